@@ -1,0 +1,34 @@
+# `make run` and `make test` do all the set-up on a fresh machine: the virtual environment, then the app.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# Installed first and pinned, so that the project's open torch range is already met and nothing pulls a
+# multi-gigabyte CUDA build. A user's machine gets the CUDA or MPS build through that same range.
+TORCH_PIN := torch==2.13.0
+# openai/CLIP's model and tokenizer, the reference of the parity tests; only its two source files are used.
+CLIP_REFERENCE := clip-anytorch==2.6.0
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet "$(TORCH_PIN)"
+	$(PIP) install --quiet -e ".[test]"
+	$(PIP) install --quiet --no-deps "$(CLIP_REFERENCE)"
+	touch $(STAMP)
+
+run: install
+	$(PY) -m photosort
+
+test: install
+	$(PY) -m pytest
+
+bench: install
+	$(PY) benchmarks/bench_clip.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -1,0 +1,112 @@
+"""photosort's command line; with no command, the desktop app (arriving with the GUI issue)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from . import __version__
+
+
+class ProgressLine:
+    """A one-line progress report on stderr: done / total, rate and time left, redrawn at most 10 times a second."""
+
+    REDRAW_INTERVAL_S = 0.1
+
+    def __init__(self, label: str, unit: str = "MB", scale: float = 1e6):
+        self.label, self.unit, self.scale = label, unit, scale
+        self.started = time.monotonic()
+        self.last_drawn = 0.0
+
+    def __call__(self, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - self.last_drawn < self.REDRAW_INTERVAL_S and done != total:
+            return
+        self.last_drawn = now
+        rate = done / self.scale / max(now - self.started, 1e-9)
+        text = f"\r{self.label}: {done / self.scale:.1f}"
+        if total:
+            left = (total - done) / self.scale / rate if rate > 0 else 0
+            text += f" / {total / self.scale:.1f} {self.unit} ({100 * done / total:.0f}%), " \
+                    f"{rate:.1f} {self.unit}/s, {left:.0f} s left"
+        else:
+            text += f" {self.unit}, {rate:.1f} {self.unit}/s"
+        print(text, end="", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        print(file=sys.stderr)
+
+
+def _models_list(_: argparse.Namespace) -> int:
+    from .clip import MODELS, RECOMMENDED_MODEL, available_models, local_models
+    from .clip.install import installed_path
+
+    local = local_models()
+    for name in available_models():
+        info = MODELS.get(name)
+        path = local.get(name) or installed_path(name)
+        state = f"installed: {path}" if path else "not downloaded"
+        quality = f"{info.imagenet_top1:.1f}% ImageNet zero-shot" if info and info.imagenet_top1 else ""
+        mark = " (recommended)" if name == RECOMMENDED_MODEL else ""
+        print("  ".join(part for part in (f"{name}{mark}", quality, state) if part))
+    return 0
+
+
+def _models_download(args: argparse.Namespace) -> int:
+    from .clip import model_path
+
+    progress = ProgressLine(f"downloading {args.name}")
+    try:
+        path = model_path(args.name, progress=progress)
+    finally:
+        progress.close()
+    print(path)
+    return 0
+
+
+def _models_import(args: argparse.Namespace) -> int:
+    from .clip import import_checkpoint
+
+    print(f"imported as model {import_checkpoint(args.file)!r}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="photosort", description="Offline photo organizer built on CLIP.")
+    parser.add_argument("--version", action="version", version=f"photosort {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    models = commands.add_parser("models", help="list, download or import CLIP checkpoints")
+    model_commands = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    model_commands.add_parser("list", help="known models and where they are installed").set_defaults(run=_models_list)
+    download = model_commands.add_parser("download", help="download a published model")
+    download.add_argument("name")
+    download.set_defaults(run=_models_download)
+    importer = model_commands.add_parser("import", help="copy a checkpoint file you have into the models folder")
+    importer.add_argument("file")
+    importer.set_defaults(run=_models_import)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        print("\nThe desktop app is not built yet; the commands above work today.", file=sys.stderr)
+        return 0
+    from .clip import ClipError
+
+    try:
+        return args.run(args)
+    except ClipError as error:
+        print(f"photosort: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("photosort: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""Reading CLIP weights from every format they are published in, without running code from the file.
+
+- safetensors (open_clip's `open_clip_model.safetensors`): a header and raw tensors; nothing to execute.
+- plain `torch.save` files (state dicts, open_clip's `.bin`): `torch.load(weights_only=True)`, which refuses
+  anything but tensors and plain containers.
+- OpenAI's TorchScript archives: the weights are read from the archive's pickle with an unpickler that builds
+  tensors and plain objects only. The archive's TorchScript code is never compiled or run.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import struct
+import warnings
+import zipfile
+from collections import OrderedDict
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+from .build import missing_keys
+from .errors import CheckpointError
+
+SAFETENSORS_HEADER_BYTES = 8  # little-endian u64 length of the JSON header that opens the file
+WRAPPER_KEYS = ("state_dict", "model")  # training checkpoints nest the weights under one of these
+DATA_PARALLEL_PREFIX = "module."  # left by torch.nn.DataParallel / DistributedDataParallel
+
+_STORAGE_DTYPES = {
+    "FloatStorage": torch.float32, "HalfStorage": torch.float16, "BFloat16Storage": torch.bfloat16,
+    "DoubleStorage": torch.float64, "LongStorage": torch.int64, "IntStorage": torch.int32,
+    "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8, "BoolStorage": torch.bool,
+}
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The CLIP weights in a checkpoint file, unwrapped and checked to look like CLIP."""
+    path = Path(path)
+    try:
+        raw = _read_any(path)
+    except CheckpointError:
+        raise
+    except FileNotFoundError as error:
+        raise CheckpointError(f"{path}: no such file") from error
+    except Exception as error:  # every reader fails its own way on a file that is not its format
+        raise CheckpointError(f"{path} could not be read as a checkpoint: {_reason(path, error)}") from error
+    state_dict = unwrap(raw)
+    if state_dict is None:
+        raise CheckpointError(f"{path} is not a CLIP checkpoint: it holds no state dict of tensors")
+    missing = missing_keys(state_dict)
+    if missing:
+        raise CheckpointError(f"{path} is not a CLIP checkpoint: missing {', '.join(missing)}")
+    return state_dict
+
+
+def _reason(path: Path, error: Exception, limit: int = 160) -> str:
+    """Why a file is no checkpoint, in a line: the readers' own messages run to many lines, or to one digit."""
+    if path.stat().st_size == 0:
+        return "the file is empty"
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if lines and lines[0].startswith("Weights only load failed"):
+        return "it holds Python objects other than tensors, which are refused for safety"
+    detail = lines[0] if lines else ""
+    detail = detail if len(detail) <= limit else detail[:limit] + "…"
+    return ("it is not a safetensors, PyTorch or TorchScript checkpoint "
+            f"({type(error).__name__}{': ' + detail if detail else ''})")
+
+
+def unwrap(raw: object) -> dict[str, torch.Tensor] | None:
+    """Take the weights out of a wrapper dict and strip DataParallel prefixes; None if there are none."""
+    while isinstance(raw, Mapping):
+        nested = next((raw[key] for key in WRAPPER_KEYS if isinstance(raw.get(key), Mapping)), None)
+        if nested is None:
+            break
+        raw = nested
+    if not isinstance(raw, Mapping) or not raw:
+        return None
+    tensors = {str(key): value for key, value in raw.items() if isinstance(value, torch.Tensor)}
+    if not tensors:
+        return None
+    if all(key.startswith(DATA_PARALLEL_PREFIX) for key in tensors):
+        tensors = {key[len(DATA_PARALLEL_PREFIX):]: value for key, value in tensors.items()}
+    return tensors
+
+
+def _read_any(path: Path) -> object:
+    with path.open("rb") as file:
+        head = file.read(SAFETENSORS_HEADER_BYTES + 1)
+    if _looks_like_safetensors(head, path.stat().st_size):
+        from safetensors.torch import load_file
+
+        return load_file(path, device="cpu")
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            if _is_torchscript(archive):
+                return read_torchscript_weights(archive)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Detected pickle protocol")  # harmless; refusals still raise
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _looks_like_safetensors(head: bytes, file_size: int) -> bool:
+    if len(head) <= SAFETENSORS_HEADER_BYTES:
+        return False
+    (header_length,) = struct.unpack("<Q", head[:SAFETENSORS_HEADER_BYTES])
+    return head[SAFETENSORS_HEADER_BYTES:] == b"{" and header_length <= file_size - SAFETENSORS_HEADER_BYTES
+
+
+def _is_torchscript(archive: zipfile.ZipFile) -> bool:
+    """TorchScript archives carry their compiled code and constants beside the pickled module."""
+    return any(name.endswith("/constants.pkl") or "/code/" in name for name in archive.namelist())
+
+
+class _ScriptModule:
+    """Stands in for a TorchScript class while unpickling: it only keeps the attributes it is given."""
+
+    def __init__(self, *args: object):
+        self.attributes: dict = {}
+
+    def __setstate__(self, state: object) -> None:
+        self.attributes = dict(state) if isinstance(state, Mapping) else {}
+
+
+def _rebuild_tensor(storage: torch.Tensor, offset: int, size: tuple, stride: tuple, *_: object) -> torch.Tensor:
+    return storage.as_strided(size, stride, offset)
+
+
+class _WeightsUnpickler(pickle.Unpickler):
+    """Builds tensors, plain containers and attribute-holders; refuses every other global."""
+
+    def __init__(self, archive: zipfile.ZipFile, root: str, data: bytes):
+        super().__init__(io.BytesIO(data))
+        self.archive, self.root = archive, root
+        self.storages: dict[str, torch.Tensor] = {}
+
+    def find_class(self, module: str, name: str):
+        if module.startswith("__torch__"):
+            return _ScriptModule
+        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+            return _rebuild_tensor
+        if (module, name) == ("collections", "OrderedDict"):
+            return OrderedDict
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _STORAGE_DTYPES[name]
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a TorchScript archive")
+
+    def persistent_load(self, pid: tuple):
+        kind, dtype, key, _location, _numel = pid
+        if kind != "storage" or not isinstance(dtype, torch.dtype):
+            raise pickle.UnpicklingError(f"unexpected persistent record {kind!r}")
+        if key not in self.storages:
+            raw = bytearray(self.archive.read(f"{self.root}/data/{key}"))
+            self.storages[key] = torch.frombuffer(raw, dtype=dtype) if raw else torch.empty(0, dtype=dtype)
+        return self.storages[key]
+
+
+def read_torchscript_weights(archive: zipfile.ZipFile) -> dict[str, torch.Tensor]:
+    """Every tensor attribute of a TorchScript module tree, by dotted name, as `state_dict()` would give it."""
+    pickles = [name for name in archive.namelist() if name.count("/") == 1 and name.endswith("/data.pkl")]
+    if not pickles:
+        raise CheckpointError("TorchScript archive without data.pkl")
+    root = pickles[0].split("/")[0]
+    module = _WeightsUnpickler(archive, root, archive.read(pickles[0])).load()
+    if not isinstance(module, _ScriptModule):
+        raise CheckpointError("TorchScript archive whose data.pkl does not hold a module")
+    tensors: dict[str, torch.Tensor] = {}
+    pending = [("", module)]
+    while pending:
+        prefix, node = pending.pop()
+        for name, value in node.attributes.items():
+            if isinstance(value, torch.Tensor):
+                tensors[prefix + name] = value
+            elif isinstance(value, _ScriptModule):
+                pending.append((f"{prefix}{name}.", value))
+    return tensors
+

@@ -1,0 +1,96 @@
+"""Where checkpoint files live, and how they get there: found locally, downloaded, or imported by the user."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from ..paths import bundled_models_dir, user_models_dir
+from .build import infer_config
+from .checkpoints import read_state_dict
+from .download import PARTIAL_SUFFIX, download, is_verified, sha256_of
+from .errors import CheckpointError, DownloadError, ModelNotFoundError
+from .registry import MODELS, ModelInfo
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
+
+
+def models_dirs() -> list[Path]:
+    """Where checkpoints are looked for, in order: the app's own `models/`, then the user's data folder."""
+    return [bundled_models_dir(), user_models_dir()]
+
+
+def local_models() -> dict[str, Path]:
+    """Checkpoint files in the models folders that are no published model, by file stem, the app's own first:
+    the bundled demo model and files the user imported."""
+    known_files = {info.filename for info in MODELS.values()}
+    found: dict[str, Path] = {}
+    for folder in models_dirs():
+        if folder.is_dir():
+            for path in sorted(folder.iterdir()):
+                if path.suffix in CHECKPOINT_SUFFIXES and path.name not in known_files:
+                    found.setdefault(path.stem, path)
+    return found
+
+
+def available_models() -> list[str]:
+    """Names `load` accepts: every published checkpoint photosort knows, then the local checkpoint files."""
+    return [*MODELS, *local_models()]
+
+
+def missing_model_message(info: ModelInfo, reason: str) -> str:
+    target = user_models_dir() / info.filename
+    return (f"model {info.name} is not installed and could not be downloaded ({reason}). "
+            f"Download {info.url} with a browser and save it as {target}, "
+            "or import a checkpoint you have with `photosort models import FILE`.")
+
+
+def model_path(name: str, progress: Callable[[int, int | None], None] | None = None,
+               should_cancel: Callable[[], bool] | None = None) -> Path:
+    """The local file of a known model, downloaded into the user's models folder when no good copy is found."""
+    local = local_models()
+    if name in local:
+        return local[name]
+    info = MODELS.get(name)
+    if info is None:
+        raise ModelNotFoundError(f"unknown model {name!r}; available: {', '.join(available_models())}")
+    for folder in models_dirs():
+        candidate = folder / info.filename
+        if candidate.is_file() and (info.sha256 is None or is_verified(candidate, info.sha256)):
+            return candidate
+    try:
+        return download(info.url, user_models_dir() / info.filename, info.sha256, progress, should_cancel)
+    except DownloadError as error:
+        raise ModelNotFoundError(missing_model_message(info, str(error))) from error
+
+
+def import_checkpoint(source: str | os.PathLike) -> str:
+    """Copy a checkpoint file into the user's models folder after checking it is CLIP; returns its model name.
+
+    A file with the published checksum of a known model becomes that model; any other is known by its stem.
+    """
+    source = Path(source)
+    infer_config(read_state_dict(source))  # raises CheckpointError, naming the file, if it is no CLIP
+    checksum = sha256_of(source)
+    info = next((info for info in MODELS.values() if info.sha256 == checksum), None)
+    name, filename = (info.name, info.filename) if info else (source.stem, source.name)
+    if info is None and name in MODELS:
+        raise CheckpointError(f"{source}: its name is taken by a published model; rename the file first")
+    target = user_models_dir() / filename
+    if target.exists() and sha256_of(target) != checksum:
+        raise CheckpointError(f"{target} already exists with other contents; rename {source.name} first")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + PARTIAL_SUFFIX)
+    shutil.copyfile(source, partial)
+    os.replace(partial, target)
+    return name
+
+
+def installed_path(name: str) -> Path | None:
+    """The local file of a published model if one is present (not checked against its checksum), else None."""
+    info = MODELS.get(name)
+    if info is None:
+        return None
+    return next((folder / info.filename for folder in models_dirs() if (folder / info.filename).is_file()), None)

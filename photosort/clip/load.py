@@ -1,0 +1,98 @@
+"""`load`: from a model name or a checkpoint file to a CLIP on the best device, with its preprocessing."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from .build import build_model, convert_to_half
+from .checkpoints import read_state_dict
+from .errors import ClipError, ModelNotFoundError
+from .install import available_models, local_models, model_path
+from .model import ACTIVATIONS, CLIP
+from .preprocess import Preprocess
+from .registry import MODELS
+
+DEVICE_VARIABLE = "PHOTOSORT_DEVICE"  # auto, cpu, cuda, cuda:N or mps: overrides the automatic choice
+# A checkpoint file with no registry entry says nothing of its activation: OpenAI's QuickGELU is the default.
+DEFAULT_ACTIVATION = "quick_gelu"
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """The device asked for; with none (or "auto"), $PHOTOSORT_DEVICE, else CUDA, else MPS, else the CPU."""
+    choice = "auto" if device is None else str(device).strip().lower()
+    if choice == "auto":
+        choice = os.environ.get(DEVICE_VARIABLE, "auto").strip().lower() or "auto"
+    if choice == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        return torch.device(choice)
+    except RuntimeError as error:
+        raise ClipError(f"unknown device {choice!r}: use auto, cpu, cuda, cuda:N or mps") from error
+
+
+def load(name_or_path: str | os.PathLike, device: str | torch.device | None = None, *,
+         activation: str | None = None,
+         progress: Callable[[int, int | None], None] | None = None) -> tuple[CLIP, Preprocess]:
+    """A CLIP model in eval mode and the preprocessing its images need.
+
+    `name_or_path` is a name from `available_models()` or a checkpoint file in any supported format.
+    `activation` overrides the activation ("quick_gelu" or "gelu"); a known model's comes from the registry.
+    On CUDA and MPS the model runs in fp16 (fp32 there if fp16 fails); if the device fails, it runs on the CPU
+    in fp32, with a warning.
+    """
+    name = os.fspath(name_or_path)
+    info = MODELS.get(name)
+    if info is not None or name in local_models():
+        path = model_path(name, progress)
+    else:
+        path = Path(name)
+        if not path.is_file():
+            raise ModelNotFoundError(f"{name!r} is neither a checkpoint file nor a known model "
+                                     f"({', '.join(available_models())})")
+    if activation is None:
+        activation = info.activation if info else DEFAULT_ACTIVATION
+    if activation not in ACTIVATIONS:
+        raise ClipError(f"unknown activation {activation!r}; expected one of {', '.join(ACTIVATIONS)}")
+    state_dict = read_state_dict(path)
+    target = resolve_device(device)
+    model = _place(state_dict, activation, target)
+    model.requires_grad_(False)  # inference only: no autograd bookkeeping even outside torch.no_grad()
+    return model, Preprocess(model.input_resolution)
+
+
+def _place(state_dict: dict, activation: str, device: torch.device) -> CLIP:
+    """The model on `device`: fp16 on an accelerator, else fp32 there, else fp32 on the CPU with a warning."""
+    if device.type == "cpu":
+        return build_model(state_dict, activation)
+    failures = []
+    for half in (True, False):
+        # Each try starts from the checkpoint's own tensors: a failed half cast must not leak into the next.
+        try:
+            return _on_accelerator(build_model(state_dict, activation), device, half)
+        except Exception as error:  # a missing driver, an unsupported op or no memory: each raises its own type
+            failures.append(f"{'fp16' if half else 'fp32'}: {str(error).splitlines()[0] if str(error) else error!r}")
+    warnings.warn(f"could not run the model on {device} ({'; '.join(failures)}); using the CPU instead",
+                  RuntimeWarning, stacklevel=3)
+    return build_model(state_dict, activation)
+
+
+def _on_accelerator(model: CLIP, device: torch.device, half: bool) -> CLIP:
+    """The model moved to the device, proven there by encoding a short text and a blank image."""
+    model = model.to(device)
+    if half:
+        model = convert_to_half(model)
+    with torch.inference_mode():
+        tokens = torch.zeros(1, model.context_length, dtype=torch.int32, device=device)
+        tokens[0, 0] = 1  # any row whose highest id marks its end works for a smoke test
+        model.encode_text(tokens)
+        model.encode_image(torch.zeros(1, 3, model.input_resolution, model.input_resolution, device=device))
+    return model

@@ -1,0 +1,48 @@
+"""The `photosort models` commands, run as a user runs them: a subprocess, exit codes, one-line errors."""
+
+import os
+import subprocess
+import sys
+
+import torch
+
+import photosort.clip as clip
+
+
+def run(*args, data_dir):
+    env = dict(os.environ, PHOTOSORT_DATA_DIR=str(data_dir))
+    return subprocess.run([sys.executable, "-m", "photosort", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+def test_models_list_names_every_published_model(isolated_data_dir):
+    result = run("models", "list", data_dir=isolated_data_dir)
+    assert result.returncode == 0, result.stderr
+    for name in ("RN50", "ViT-B/32", "ViT-L/14@336px", "ViT-B-32-256/datacomp_s34b_b86k (recommended)"):
+        assert name in result.stdout
+    assert "not downloaded" in result.stdout
+
+
+def test_import_a_checkpoint_then_load_it_by_name(tmp_path, isolated_data_dir, small_vit_state_dict):
+    torch.save(small_vit_state_dict, tmp_path / "my-clip.pt")
+    result = run("models", "import", str(tmp_path / "my-clip.pt"), data_dir=isolated_data_dir)
+    assert result.returncode == 0, result.stderr
+    assert "'my-clip'" in result.stdout
+    assert "my-clip" in clip.available_models()
+    model, _ = clip.load("my-clip", device="cpu")
+    assert model.input_resolution == 64
+    listing = run("models", "list", data_dir=isolated_data_dir).stdout
+    assert "my-clip" in listing
+
+
+def test_importing_a_file_that_is_not_clip_fails_in_one_line(tmp_path, isolated_data_dir):
+    (tmp_path / "notes.pt").write_text("not a model")
+    result = run("models", "import", str(tmp_path / "notes.pt"), data_dir=isolated_data_dir)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and "notes.pt" in result.stderr
+
+
+def test_no_command_prints_help(isolated_data_dir):
+    result = run(data_dir=isolated_data_dir)
+    assert result.returncode == 0 and "models" in result.stdout
