@@ -68,7 +68,8 @@ def _models_download(args: argparse.Namespace) -> int:
 def _models_import(args: argparse.Namespace) -> int:
     from .clip import import_checkpoint
 
-    print(f"imported as model {import_checkpoint(args.file)!r}")
+    name = import_checkpoint(args.file, name=args.as_name, activation=args.activation)
+    print(f"imported as model {name!r}")
     return 0
 
 
@@ -85,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     download.set_defaults(run=_models_download)
     importer = model_commands.add_parser("import", help="copy a checkpoint file you have into the models folder")
     importer.add_argument("file")
+    importer.add_argument("--as", dest="as_name", metavar="NAME", help="the published model this file is")
+    importer.add_argument("--activation", choices=["quick_gelu", "gelu"],
+                          help="for a model of your own: QuickGELU (OpenAI-style, the default) or GELU (open_clip)")
     importer.set_defaults(run=_models_import)
     return parser
 

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import photosort.clip as clip
+from photosort.clip import CLIP
 from photosort.clip.build import convert_to_half
 from photosort.clip.model import LayerNorm
 from tests import reference
@@ -102,3 +103,14 @@ def test_half_conversion_follows_openai(small_vit_state_dict):
     assert model.token_embedding.weight.dtype == model.positional_embedding.dtype == torch.float32
     assert model.visual.class_embedding.dtype == model.logit_scale.dtype == torch.float32
     assert all(module.weight.dtype == torch.float32 for module in model.modules() if isinstance(module, LayerNorm))
+
+
+def test_a_new_model_is_initialised_as_clip_trains_from_scratch():
+    config = clip.infer_config(clip.build_model(reference.random_state_dict(reference.SMALL_VIT)).state_dict())
+    torch.manual_seed(0)
+    model = CLIP(config).eval()
+    assert abs(float(model.logit_scale.detach().exp()) - 1 / 0.07) < 1e-3
+    with torch.no_grad():
+        features = model(torch.randn(2, 3, 64, 64), clip.tokenize(["a cat", "a dog"]))[0]
+    assert torch.isfinite(features).all()
+    assert float(model.transformer.resblocks[0].attn.in_proj_weight.detach().std()) == pytest.approx(128 ** -0.5, rel=0.05)

@@ -46,3 +46,30 @@ def test_importing_a_file_that_is_not_clip_fails_in_one_line(tmp_path, isolated_
 def test_no_command_prints_help(isolated_data_dir):
     result = run(data_dir=isolated_data_dir)
     assert result.returncode == 0 and "models" in result.stdout
+
+
+def test_import_as_a_published_model_takes_its_place(tmp_path, isolated_data_dir, small_vit_state_dict):
+    """A file fetched by hand (open_clip's generic name) becomes the published model, with its GELU."""
+    torch.save(small_vit_state_dict, tmp_path / "open_clip_model.bin")
+    name = "ViT-B-32-256/datacomp_s34b_b86k"
+    result = run("models", "import", str(tmp_path / "open_clip_model.bin"), "--as", name, data_dir=isolated_data_dir)
+    assert result.returncode == 0, result.stderr
+    model, _ = clip.load(name, device="cpu")  # found locally: nothing is downloaded
+    assert type(model.transformer.resblocks[0].mlp.gelu).__name__ == "GELU"
+
+
+def test_import_as_a_model_with_another_checksum_is_refused(tmp_path, isolated_data_dir, small_vit_state_dict):
+    torch.save(small_vit_state_dict, tmp_path / "ViT-B-32.pt")
+    result = run("models", "import", str(tmp_path / "ViT-B-32.pt"), "--as", "ViT-B/32", data_dir=isolated_data_dir)
+    assert result.returncode == 1
+    assert "is not ViT-B/32" in result.stderr and "Traceback" not in result.stderr
+    assert not (isolated_data_dir / "models" / "ViT-B-32.pt").exists()
+
+
+def test_import_records_the_activation_of_a_model_of_ones_own(tmp_path, isolated_data_dir, small_vit_state_dict):
+    torch.save(small_vit_state_dict, tmp_path / "finetuned.safetensors.pt")
+    result = run("models", "import", str(tmp_path / "finetuned.safetensors.pt"), "--activation", "gelu",
+                 data_dir=isolated_data_dir)
+    assert result.returncode == 0, result.stderr
+    gelu, _ = clip.load("finetuned.safetensors", device="cpu")
+    assert type(gelu.transformer.resblocks[0].mlp.gelu).__name__ == "GELU"

@@ -20,7 +20,8 @@ SHA256 = hashlib.sha256(CONTENT).hexdigest()
 def test_good_file_is_downloaded_and_verified(tmp_path):
     reports = []
     with FileServer(CONTENT) as server:
-        path = download(server.url, tmp_path / "model.pt", SHA256, progress=lambda done, total: reports.append((done, total)))
+        path = download(server.url, tmp_path / "model.pt", SHA256,
+                        progress=lambda done, total: reports.append((done, total)))
     assert path.read_bytes() == CONTENT
     assert not (tmp_path / "model.pt.part").exists()
     assert reports[-1] == (len(CONTENT), len(CONTENT))
@@ -113,4 +114,4 @@ def test_offline_error_says_how_to_get_the_file(monkeypatch):
     message = str(error.value)
     assert url in message
     assert str(user_models_dir() / "offline.pt") in message
-    assert "photosort models import FILE" in message
+    assert "photosort models import FILE --as test-offline" in message

@@ -10,7 +10,14 @@ The public surface mirrors openai/CLIP::
 """
 
 from .build import build_model, infer_config
-from .errors import ChecksumError, CheckpointError, ClipError, DownloadError, ModelNotFoundError, TextTooLongError
+from .errors import (
+    CheckpointError,
+    ChecksumError,
+    ClipError,
+    DownloadError,
+    ModelNotFoundError,
+    TextTooLongError,
+)
 from .install import available_models, import_checkpoint, local_models, model_path
 from .load import load, resolve_device
 from .model import CLIP
@@ -22,6 +29,6 @@ from .zeroshot import ensemble_text_embedding, load_templates, zero_shot_classif
 __all__ = [
     "CLIP", "MODELS", "RECOMMENDED_MODEL", "ChecksumError", "CheckpointError", "ClipError", "DownloadError",
     "ModelInfo", "ModelNotFoundError", "Preprocess", "TextTooLongError", "available_models", "build_model",
-    "ensemble_text_embedding", "import_checkpoint", "infer_config", "local_models", "load", "load_templates", "model_path", "resolve_device",
-    "tokenize", "zero_shot_classifier", "zero_shot_probabilities",
+    "ensemble_text_embedding", "import_checkpoint", "infer_config", "load", "load_templates", "local_models",
+    "model_path", "resolve_device", "tokenize", "zero_shot_classifier", "zero_shot_probabilities",
 ]

@@ -97,7 +97,9 @@ def _read_any(path: Path) -> object:
                 return read_torchscript_weights(archive)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Detected pickle protocol")  # harmless; refusals still raise
-        return torch.load(path, map_location="cpu", weights_only=True)
+        # An open file, not a path: torch.load would pick a reader by the file's suffix, not its contents.
+        with path.open("rb") as file:
+            return torch.load(file, map_location="cpu", weights_only=True)
 
 
 def _looks_like_safetensors(head: bytes, file_size: int) -> bool:

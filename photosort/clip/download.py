@@ -84,9 +84,7 @@ def download(url: str, destination: Path, sha256: str | None = None, progress: P
         partial.unlink()
         raise ChecksumError(f"{url} arrived with checksum {actual}, not the published {sha256}; "
                             "the file was discarded")
-    _sync(partial)
-    os.replace(partial, destination)
-    _sync_folder(destination.parent)
+    commit_partial(partial, destination)
     if sha256 is not None:
         _stamp_path(destination).write_text(json.dumps(_fingerprint(destination, sha256)))
     return destination
@@ -148,6 +146,13 @@ def _transfer(url: str, partial: Path, progress: Progress | None, should_cancel:
 def _total_from_content_range(header: str | None) -> int | None:
     match = re.fullmatch(r"bytes \d+-\d+/(\d+)", (header or "").strip())
     return int(match.group(1)) if match else None
+
+
+def commit_partial(partial: Path, destination: Path) -> None:
+    """Move a finished `.part` file into place durably: its bytes on disk first, then the rename."""
+    _sync(partial)
+    os.replace(partial, destination)
+    _sync_folder(destination.parent)
 
 
 def _sync(path: Path) -> None:

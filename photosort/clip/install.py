@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -10,11 +11,14 @@ from pathlib import Path
 from ..paths import bundled_models_dir, user_models_dir
 from .build import infer_config
 from .checkpoints import read_state_dict
-from .download import PARTIAL_SUFFIX, download, is_verified, sha256_of
+from .download import PARTIAL_SUFFIX, commit_partial, download, is_verified, sha256_of
 from .errors import CheckpointError, DownloadError, ModelNotFoundError
+from .model import ACTIVATIONS
 from .registry import MODELS, ModelInfo
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
+# Beside a checkpoint of no published model: what its weights cannot say (its activation), as JSON.
+SETTINGS_SUFFIX = ".json"
 
 
 def models_dirs() -> list[Path]:
@@ -44,7 +48,7 @@ def missing_model_message(info: ModelInfo, reason: str) -> str:
     target = user_models_dir() / info.filename
     return (f"model {info.name} is not installed and could not be downloaded ({reason}). "
             f"Download {info.url} with a browser and save it as {target}, "
-            "or import a checkpoint you have with `photosort models import FILE`.")
+            f"or import a copy you have with `photosort models import FILE --as {info.name}`.")
 
 
 def model_path(name: str, progress: Callable[[int, int | None], None] | None = None,
@@ -66,26 +70,48 @@ def model_path(name: str, progress: Callable[[int, int | None], None] | None = N
         raise ModelNotFoundError(missing_model_message(info, str(error))) from error
 
 
-def import_checkpoint(source: str | os.PathLike) -> str:
+def import_checkpoint(source: str | os.PathLike, name: str | None = None, activation: str | None = None) -> str:
     """Copy a checkpoint file into the user's models folder after checking it is CLIP; returns its model name.
 
-    A file with the published checksum of a known model becomes that model; any other is known by its stem.
+    `name` says which published model the file is (its checksum is checked where one is published); without
+    it, a file with a published checksum becomes that model and any other is known by its file stem.
+    `activation` is recorded for a file of no published model (QuickGELU when not given).
     """
     source = Path(source)
     infer_config(read_state_dict(source))  # raises CheckpointError, naming the file, if it is no CLIP
     checksum = sha256_of(source)
-    info = next((info for info in MODELS.values() if info.sha256 == checksum), None)
-    name, filename = (info.name, info.filename) if info else (source.stem, source.name)
-    if info is None and name in MODELS:
+    if name is not None and name not in MODELS:
+        raise ModelNotFoundError(f"unknown model {name!r}; published models: {', '.join(MODELS)}")
+    info = MODELS[name] if name else next((info for info in MODELS.values() if info.sha256 == checksum), None)
+    if info is not None and info.sha256 not in (None, checksum):
+        raise CheckpointError(f"{source} is not {info.name}: its checksum differs from the published one")
+    if info is None and source.stem in MODELS:
         raise CheckpointError(f"{source}: its name is taken by a published model; rename the file first")
-    target = user_models_dir() / filename
+    if activation is not None and activation not in ACTIVATIONS:
+        raise CheckpointError(f"unknown activation {activation!r}; expected one of {', '.join(ACTIVATIONS)}")
+    target = user_models_dir() / (info.filename if info else source.name)
     if target.exists() and sha256_of(target) != checksum:
         raise CheckpointError(f"{target} already exists with other contents; rename {source.name} first")
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + PARTIAL_SUFFIX)
     shutil.copyfile(source, partial)
-    os.replace(partial, target)
-    return name
+    commit_partial(partial, target)
+    if info is None and activation is not None:
+        _settings_path(target).write_text(json.dumps({"activation": activation}))
+    return info.name if info else source.stem
+
+
+def _settings_path(checkpoint: Path) -> Path:
+    return checkpoint.with_name(checkpoint.name + SETTINGS_SUFFIX)
+
+
+def local_model_activation(checkpoint: Path) -> str | None:
+    """The activation recorded beside a local checkpoint file, if any."""
+    try:
+        activation = json.loads(_settings_path(checkpoint).read_text()).get("activation")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return activation if activation in ACTIVATIONS else None
 
 
 def installed_path(name: str) -> Path | None:

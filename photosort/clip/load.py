@@ -12,7 +12,7 @@ import torch
 from .build import build_model, convert_to_half
 from .checkpoints import read_state_dict
 from .errors import ClipError, ModelNotFoundError
-from .install import available_models, local_models, model_path
+from .install import available_models, local_model_activation, local_models, model_path
 from .model import ACTIVATIONS, CLIP
 from .preprocess import Preprocess
 from .registry import MODELS
@@ -59,7 +59,7 @@ def load(name_or_path: str | os.PathLike, device: str | torch.device | None = No
             raise ModelNotFoundError(f"{name!r} is neither a checkpoint file nor a known model "
                                      f"({', '.join(available_models())})")
     if activation is None:
-        activation = info.activation if info else DEFAULT_ACTIVATION
+        activation = info.activation if info else local_model_activation(path) or DEFAULT_ACTIVATION
     if activation not in ACTIVATIONS:
         raise ClipError(f"unknown activation {activation!r}; expected one of {', '.join(ACTIVATIONS)}")
     state_dict = read_state_dict(path)

@@ -7,6 +7,7 @@ Parameter names are exactly those of OpenAI's checkpoints (`visual.transformer.r
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -281,6 +282,7 @@ class CLIP(nn.Module):
         self.ln_final = LayerNorm(text.width)
         self.text_projection = nn.Parameter(torch.empty(text.width, config.embed_dim))
         self.logit_scale = nn.Parameter(torch.empty(()))
+        self.initialize_parameters()  # free on the meta device, where build_model constructs
 
     @property
     def dtype(self) -> torch.dtype:
@@ -327,7 +329,7 @@ class CLIP(nn.Module):
         nn.init.normal_(self.token_embedding.weight, std=0.02)
         nn.init.normal_(self.positional_embedding, std=0.01)
         nn.init.normal_(self.text_projection, std=text.width ** -0.5)
-        nn.init.constant_(self.logit_scale, torch.log(torch.tensor(INITIAL_LOGIT_SCALE)).item())
+        nn.init.constant_(self.logit_scale, math.log(INITIAL_LOGIT_SCALE))
         for module in self.modules():
             if isinstance(module, LayerNorm):
                 nn.init.ones_(module.weight)

@@ -55,7 +55,8 @@ def clean_text(text: str) -> str:
 
 class Tokenizer:
     def __init__(self, vocab_path: Path):
-        lines = gzip.open(vocab_path, "rt", encoding="utf-8").read().split("\n")
+        with gzip.open(vocab_path, "rt", encoding="utf-8") as file:
+            lines = file.read().split("\n")
         merges = [tuple(line.split()) for line in lines[1:MERGE_COUNT + 1]]
         self.byte_encoder = bytes_to_unicode()
         self.byte_decoder = {char: byte for byte, char in self.byte_encoder.items()}
@@ -80,7 +81,7 @@ class Tokenizer:
         parts = list(word[:-1]) + [word[-1] + WORD_END]
         while len(parts) > 1:
             rank, position = min((self.merge_ranks.get(pair, MERGE_COUNT), index)
-                                 for index, pair in enumerate(zip(parts, parts[1:])))
+                                 for index, pair in enumerate(zip(parts, parts[1:], strict=False)))
             if rank == MERGE_COUNT:  # no pair left that the merges know
                 break
             first, second = parts[position], parts[position + 1]
