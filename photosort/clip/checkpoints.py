@@ -95,9 +95,16 @@ def _read_any(path: Path) -> object:
         with zipfile.ZipFile(path) as archive:
             if _is_torchscript(archive):
                 return read_torchscript_weights(archive)
+    return _torch_load(path)
+
+
+def _torch_load(path: Path) -> object:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Detected pickle protocol")  # harmless; refusals still raise
-        # An open file, not a path: torch.load would pick a reader by the file's suffix, not its contents.
+        if zipfile.is_zipfile(path) and path.suffix != ".safetensors":
+            # Memory-mapped: tensors are paged in from the file as they are used, not copied up front.
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        # An open file, not a path: torch.load picks its reader by a path's suffix, not by its contents.
         with path.open("rb") as file:
             return torch.load(file, map_location="cpu", weights_only=True)
 
