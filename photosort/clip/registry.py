@@ -26,10 +26,11 @@ def _openai(name: str, sha256: str, file: str, top1: float | None) -> ModelInfo:
     )
 
 
-def _hub(name: str, repo: str, commit: str, file: str, filename: str, top1: float, description: str) -> ModelInfo:
+def _hub(name: str, repo: str, commit: str, file: str, filename: str, top1: float, description: str,
+         sha256: str | None = None) -> ModelInfo:
     return ModelInfo(
         name=name, url=HUB_URL.format(repo=repo, commit=commit, file=file), filename=filename,
-        activation="gelu", sha256=None, imagenet_top1=top1, description=description,
+        activation="gelu", sha256=sha256, imagenet_top1=top1, description=description,
     )
 
 
@@ -49,12 +50,16 @@ _MODELS = [
          "4b3890bbe4997a7457562fae281bb98a7374a8ae", "open_clip_model.safetensors",
          "ViT-B-32-256-datacomp_s34b_b86k.safetensors", 72.8,
          "open_clip ViT-B/32 at 256 px trained on DataComp-1B: the best quality for its speed"),
+    # No commit is pinned for these two yet (none could be looked up offline): the laion2b file is pinned by
+    # its checksum instead (605,143,316 bytes, the size of a ViT-B/32 safetensors); the datacomp_xl one by
+    # neither, so it relies on the hub's TLS and safetensors' refusal to run code.
     _hub("ViT-B-32/datacomp_xl_s13b_b90k", "laion/CLIP-ViT-B-32-DataComp.XL-s13B-b90K", "main",
          "open_clip_model.safetensors", "ViT-B-32-datacomp_xl_s13b_b90k.safetensors", 69.2,
          "open_clip ViT-B/32 trained on DataComp-XL"),
     _hub("ViT-B-32/laion2b_s34b_b79k", "laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "main",
          "open_clip_model.safetensors", "ViT-B-32-laion2b_s34b_b79k.safetensors", 66.6,
-         "open_clip ViT-B/32 trained on LAION-2B"),
+         "open_clip ViT-B/32 trained on LAION-2B",
+         sha256="ac4f8c4b88af6d963118cbf40ad93176d092abbedfcb752601ae1866352656e6"),
 ]
 
 MODELS: dict[str, ModelInfo] = {info.name: info for info in _MODELS}
