@@ -91,17 +91,14 @@ def _read_any(path: Path) -> object:
         from safetensors.torch import load_file
 
         return load_file(path, device="cpu")
-    if zipfile.is_zipfile(path):
+    is_zip = zipfile.is_zipfile(path)
+    if is_zip:
         with zipfile.ZipFile(path) as archive:
             if _is_torchscript(archive):
                 return read_torchscript_weights(archive)
-    return _torch_load(path)
-
-
-def _torch_load(path: Path) -> object:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Detected pickle protocol")  # harmless; refusals still raise
-        if zipfile.is_zipfile(path) and path.suffix != ".safetensors":
+        if is_zip and path.suffix != ".safetensors":
             # Memory-mapped: tensors are paged in from the file as they are used, not copied up front.
             return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         # An open file, not a path: torch.load picks its reader by a path's suffix, not by its contents.

@@ -60,11 +60,16 @@ def is_verified(path: Path, sha256: str) -> bool:
         pass
     if sha256_of(path) != sha256:
         return False
+    record_verified(path, sha256)
+    return True
+
+
+def record_verified(path: Path, sha256: str) -> None:
+    """Remember that `path`, as it is now, has this checksum."""
     try:
         _stamp_path(path).write_text(json.dumps(_fingerprint(path, sha256)))
     except OSError:  # a read-only models folder (inside an app bundle) is checked again next time
         pass
-    return True
 
 
 def download(url: str, destination: Path, sha256: str | None = None, progress: Progress | None = None,
@@ -86,7 +91,7 @@ def download(url: str, destination: Path, sha256: str | None = None, progress: P
                             "the file was discarded")
     commit_partial(partial, destination)
     if sha256 is not None:
-        _stamp_path(destination).write_text(json.dumps(_fingerprint(destination, sha256)))
+        record_verified(destination, sha256)
     return destination
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..paths import bundled_models_dir, user_models_dir
 from .build import infer_config
 from .checkpoints import read_state_dict
-from .download import PARTIAL_SUFFIX, commit_partial, download, is_verified, sha256_of
+from .download import PARTIAL_SUFFIX, commit_partial, download, is_verified, record_verified, sha256_of
 from .errors import CheckpointError, DownloadError, ModelNotFoundError
 from .model import ACTIVATIONS
 from .registry import MODELS, ModelInfo
@@ -78,17 +78,18 @@ def import_checkpoint(source: str | os.PathLike, name: str | None = None, activa
     `activation` is recorded for a file of no published model (QuickGELU when not given).
     """
     source = Path(source)
-    infer_config(read_state_dict(source))  # raises CheckpointError, naming the file, if it is no CLIP
-    checksum = sha256_of(source)
+    # The arguments first: reading and hashing a large checkpoint takes seconds.
     if name is not None and name not in MODELS:
         raise ModelNotFoundError(f"unknown model {name!r}; published models: {', '.join(MODELS)}")
+    if activation is not None and activation not in ACTIVATIONS:
+        raise CheckpointError(f"unknown activation {activation!r}; expected one of {', '.join(ACTIVATIONS)}")
+    infer_config(read_state_dict(source))  # raises CheckpointError, naming the file, if it is no CLIP
+    checksum = sha256_of(source)
     info = MODELS[name] if name else next((info for info in MODELS.values() if info.sha256 == checksum), None)
     if info is not None and info.sha256 not in (None, checksum):
         raise CheckpointError(f"{source} is not {info.name}: its checksum differs from the published one")
     if info is None and source.stem in MODELS:
         raise CheckpointError(f"{source}: its name is taken by a published model; rename the file first")
-    if activation is not None and activation not in ACTIVATIONS:
-        raise CheckpointError(f"unknown activation {activation!r}; expected one of {', '.join(ACTIVATIONS)}")
     target = user_models_dir() / (info.filename if info else source.name)
     if target.exists() and sha256_of(target) != checksum:
         raise CheckpointError(f"{target} already exists with other contents; rename {source.name} first")
@@ -96,6 +97,8 @@ def import_checkpoint(source: str | os.PathLike, name: str | None = None, activa
     partial = target.with_name(target.name + PARTIAL_SUFFIX)
     shutil.copyfile(source, partial)
     commit_partial(partial, target)
+    if info is not None and info.sha256 is not None:
+        record_verified(target, checksum)  # hashed just now: loading it need not hash it again
     if info is None and activation is not None:
         _settings_path(target).write_text(json.dumps({"activation": activation}))
     return info.name if info else source.stem

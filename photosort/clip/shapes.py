@@ -35,6 +35,8 @@ UNSEEN_BACKGROUNDS: dict[str, tuple[int, int, int]] = {
     "teal": (40, 130, 130), "lavender": (200, 190, 230), "olive": (120, 120, 50), "navy": (30, 40, 80),
 }
 
+ALL_TONES = {**BACKGROUNDS, **UNSEEN_BACKGROUNDS}
+
 # A background of any other tone, left unnamed by captions: pictures are not limited to the named tones.
 OTHER_BACKGROUND = "other"
 
@@ -84,15 +86,13 @@ def background_for(rng: random.Random, colour: str, distribution: Distribution) 
     """A background the shapes stand out from (white shapes are never on white, nor black on dark green)."""
     if rng.random() < distribution.other_background_probability:
         return OTHER_BACKGROUND
-    tones = {**BACKGROUNDS, **UNSEEN_BACKGROUNDS}
     return rng.choice([name for name in distribution.backgrounds
-                       if math.dist(tones[name], COLOURS[colour]) > MIN_CONTRAST])
+                       if math.dist(ALL_TONES[name], COLOURS[colour]) > MIN_CONTRAST])
 
 
 def _tone(scene: Scene, rng: random.Random) -> tuple[int, int, int]:
-    named = {**BACKGROUNDS, **UNSEEN_BACKGROUNDS}
-    if scene.background in named:
-        return named[scene.background]
+    if scene.background in ALL_TONES:
+        return ALL_TONES[scene.background]
     while True:
         tone = (rng.randint(0, 255), rng.randint(0, 255), rng.randint(0, 255))
         if math.dist(tone, COLOURS[scene.colour]) > MIN_CONTRAST:
