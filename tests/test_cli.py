@@ -78,10 +78,10 @@ def test_import_records_the_activation_of_a_model_of_ones_own(tmp_path, isolated
 def test_train_tiny_writes_a_loadable_model_and_reports(tmp_path, isolated_data_dir):
     """The command end to end, on a very short plan: progress and loss on stderr, quality figures on stdout."""
     out = tmp_path / "mini.pt"
-    result = run("train-tiny", "--out", str(out), "--steps", "3", "--pictures-per-kind", "2",
+    result = run("train-tiny", "--out", str(out), "--steps", "3", "--pictures-per-kind", "2", "--eval-per-pair", "2",
                  data_dir=isolated_data_dir)
     assert result.returncode == 0, result.stderr
     assert "step 3/3  loss" in result.stderr and "training:" in result.stderr
-    assert "held-out: colour" in result.stdout and "shifted: colour" in result.stdout
+    assert "held-out (64 pictures): colour" in result.stdout and "shifted (64 pictures): colour" in result.stdout
     model, preprocess = clip.load(out, device="cpu")
     assert model.context_length == 77 and preprocess.resolution == model.input_resolution

@@ -49,11 +49,30 @@ def test_learning_rate_warms_up_then_decays_to_zero():
 
 def test_weight_decay_spares_gains_biases_and_embeddings():
     model = clip.CLIP(TINY_PLAN.model_config())
-    decayed, kept = train.make_optimizer(model, TINY_PLAN).param_groups
+    decayed, kept, embedding = train.make_optimizer(model, TINY_PLAN).param_groups
     assert decayed["weight_decay"] == 0.1 and kept["weight_decay"] == 0.0
     kept_ids = {id(parameter) for parameter in kept["params"]}
-    assert id(model.token_embedding.weight) in kept_ids and id(model.logit_scale) in kept_ids
+    assert id(model.logit_scale) in kept_ids and id(model.positional_embedding) in kept_ids
     assert id(model.ln_final.weight) in kept_ids and id(model.visual.proj) not in kept_ids
+    assert [id(parameter) for parameter in embedding["params"]] == [id(model.token_embedding.weight)]
+    assert embedding.get("weight_decay", 0.0) == 0.0
+
+
+def test_a_step_moves_only_the_token_rows_the_batch_used():
+    torch.manual_seed(0)
+    model = clip.CLIP(TINY_PLAN.model_config()).train()
+    optimizer = train.make_optimizer(model, TINY_PLAN)
+    before = model.token_embedding.weight.detach().clone()
+    tokens = clip.tokenize(["a red circle", "two blue stars"])
+    images = torch.randn(2, 3, 32, 32)
+    loss = train.contrastive_loss(model.encode_image(images), model.encode_text(tokens), model.logit_scale)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    moved = (model.token_embedding.weight.detach() != before).any(dim=-1)  # [vocab]
+    used = torch.zeros_like(moved)
+    used[tokens[tokens > 0].unique()] = True
+    assert moved.any() and torch.equal(moved, used)
 
 
 def test_overfits_a_tiny_batch():
@@ -103,3 +122,11 @@ def test_training_is_reproducible_from_its_seed(tmp_path):
     train.save_checkpoint(first, tmp_path / "tiny.pt")
     loaded, preprocess = clip.load(tmp_path / "tiny.pt", device="cpu")
     assert preprocess.resolution == 32 and loaded.context_length == 77
+
+
+def test_cached_caption_tokens_equal_fresh_tokenisation():
+    rng = random.Random(3)
+    cached = train.CaptionTokens()
+    for _ in range(5):  # later batches repeat earlier wordings: served from the cache
+        captions = [shapes.caption(shapes.random_scene(rng), rng) for _ in range(50)]
+        assert torch.equal(cached(captions), clip.tokenize(captions))

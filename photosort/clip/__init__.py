@@ -7,28 +7,43 @@ The public surface mirrors openai/CLIP::
     image = preprocess(pil_image).unsqueeze(0)      # [1, 3, R, R]
     tokens = clip.tokenize(["a dog", "a cat"])      # [2, 77]
     logits_per_image, logits_per_text = model(image, tokens)
+
+Names are imported on first use, so torch-free parts (the preprocessing arithmetic, the synthetic shapes
+world) can be used without paying for importing torch, which takes seconds: `photosort status` must not.
 """
 
-from .build import build_model, infer_config
-from .errors import (
-    CheckpointError,
-    ChecksumError,
-    ClipError,
-    DownloadError,
-    ModelNotFoundError,
-    TextTooLongError,
-)
-from .install import available_models, import_checkpoint, local_models, model_path
-from .load import load, resolve_device
-from .model import CLIP
-from .preprocess import Preprocess
-from .registry import MODELS, RECOMMENDED_MODEL, ModelInfo
-from .tokenizer import tokenize
-from .zeroshot import ensemble_text_embedding, load_templates, zero_shot_classifier, zero_shot_probabilities
+from __future__ import annotations
 
-__all__ = [
-    "CLIP", "MODELS", "RECOMMENDED_MODEL", "ChecksumError", "CheckpointError", "ClipError", "DownloadError",
-    "ModelInfo", "ModelNotFoundError", "Preprocess", "TextTooLongError", "available_models", "build_model",
-    "ensemble_text_embedding", "import_checkpoint", "infer_config", "load", "load_templates", "local_models",
-    "model_path", "resolve_device", "tokenize", "zero_shot_classifier", "zero_shot_probabilities",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "build_model": "build", "infer_config": "build",
+    "Encoder": "encoder",
+    "CheckpointError": "errors", "ChecksumError": "errors", "ClipError": "errors", "DownloadError": "errors",
+    "ModelNotFoundError": "errors", "TextTooLongError": "errors",
+    "available_models": "install", "import_checkpoint": "install", "local_models": "install",
+    "model_path": "install",
+    "load": "load", "resolve_device": "load",
+    "CLIP": "model",
+    "Preprocess": "preprocess",
+    "MODELS": "registry", "RECOMMENDED_MODEL": "registry", "ModelInfo": "registry",
+    "tokenize": "tokenizer",
+    "ensemble_text_embedding": "zeroshot", "load_templates": "zeroshot", "zero_shot_classifier": "zeroshot",
+    "zero_shot_probabilities": "zeroshot",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

@@ -277,12 +277,17 @@ class CLIP(nn.Module):
             self.visual = ModifiedResNet(config.vision, config.embed_dim)
         text = config.text
         self.transformer = Transformer(text.width, text.layers, text.heads, config.activation, causal=True)
-        self.token_embedding = nn.Embedding(text.vocab_size, text.width)
+        # Given its tensor, nn.Embedding skips its own random init; initialize_parameters does it (off meta).
+        self.token_embedding = nn.Embedding(text.vocab_size, text.width,
+                                            _weight=torch.empty(text.vocab_size, text.width))
         self.positional_embedding = nn.Parameter(torch.empty(text.context_length, text.width))
         self.ln_final = LayerNorm(text.width)
         self.text_projection = nn.Parameter(torch.empty(text.width, config.embed_dim))
         self.logit_scale = nn.Parameter(torch.empty(()))
-        self.initialize_parameters()  # free on the meta device, where build_model constructs
+        if not self.logit_scale.is_meta:
+            # On the meta device (build_model) a checkpoint's tensors replace these anyway, and normal_ there
+            # imports torch._dynamo: two seconds of every app start.
+            self.initialize_parameters()
 
     @property
     def dtype(self) -> torch.dtype:

@@ -7,9 +7,13 @@ CLIP's statistics. EXIF orientation is not applied here: the photo pipeline does
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 from PIL import Image
+
+if TYPE_CHECKING:
+    import torch
 
 # Per-channel statistics of CLIP's training images (RGB).
 MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
@@ -50,6 +54,8 @@ class Preprocess:
         self.resolution = resolution
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
+        import torch  # here, not at the top: the arithmetic above serves torch-free callers too
+
         square = resize_and_crop(image, self.resolution)
         rgb = np.asarray(square.convert("RGB"))  # [resolution, resolution, 3] uint8
         return torch.from_numpy(normalize(rgb))

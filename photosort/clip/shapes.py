@@ -42,7 +42,11 @@ OTHER_BACKGROUND = "other"
 
 COLOUR_JITTER = 14  # per channel, small enough that no colour drifts into its neighbour (red/orange/yellow)
 MIN_CONTRAST = 100  # RGB distance between a shape's colour and its background's tone
-# Shapes keep this factor of their radii apart, so counts stay countable (drawn up to 1.1 x 1.1 x radius).
+# How far a shape reaches from its centre, in radii: triangles' and stars' points are drawn at 1.1 radii, and
+# each shape's size varies by up to 10%. Centres keep this far from the edges, so no corner is ever cut off
+# (a triangle missing a corner is a quadrilateral, and a square without its corners looks round).
+MAX_EXTENT = 1.1 * 1.1
+# Shapes keep this factor of their radii apart, so counts stay countable.
 MIN_SPACING = 1.3
 
 
@@ -104,29 +108,35 @@ def all_scene_kinds() -> list[tuple[str, str, int]]:
     return [(colour, shape, count) for colour in COLOURS for shape in SHAPES for count in COUNTS]
 
 
+# Share of captions that name the count ("two red circles"); the rest say what a person searching would
+# ("a red circle", "red circles"), which is true of a picture with any number of them. Without these, a
+# singular query such as "a photo of a red circle" would mean "exactly one" and rank one red square above
+# three red circles.
+COUNTED_CAPTION_SHARE = 0.6
+
+
 def caption(scene: Scene, rng: random.Random) -> str:
     """One of many ways to say what the picture shows."""
-    colour, count = scene.colour, scene.count
-    thing = scene.shape if count == 1 else plural(scene.shape)
-    article = "an" if colour[0] in "aeiou" else "a"
-    amount = rng.choice([article, "one"]) if count == 1 else COUNT_WORDS[count]
-    background = ("an " if scene.background[0] in "aeiou" else "a ") + scene.background
+    colour, shape = scene.colour, scene.shape
+    if rng.random() < COUNTED_CAPTION_SHARE:
+        thing = f"{COUNT_WORDS[scene.count]} {colour} {shape if scene.count == 1 else plural(shape)}"
+    else:
+        thing = rng.choice([f"{_article(colour)} {colour} {shape}", f"{colour} {plural(shape)}", f"{colour} {shape}"])
     forms = [
-        f"a photo of {amount} {colour} {thing}",
-        f"{amount} {colour} {thing}",
-        f"{colour} {plural(scene.shape)}",
-        f"{colour} {scene.shape}",
-        f"a picture of {amount} {colour} {thing}",
-        f"an image with {amount} {colour} {thing}",
-        f"a close-up photo of {amount} {colour} {thing}",
+        f"a photo of {thing}",
+        f"{thing}",
+        f"a picture of {thing}",
+        f"an image with {thing}",
+        f"a close-up photo of {thing}",
     ]
     if scene.background != OTHER_BACKGROUND:
-        forms += [
-            f"{amount} {colour} {thing} on {background} background",
-            f"a photo of {amount} {colour} {thing} on {background} background",
-            f"{colour} {thing} on {background} background",
-        ]
+        background = f"{_article(scene.background)} {scene.background} background"
+        forms += [f"{thing} on {background}", f"a photo of {thing} on {background}"]
     return rng.choice(forms)
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
 
 
 def render(scene: Scene, rng: random.Random, distribution: Distribution = TRAINING) -> Image.Image:
@@ -180,7 +190,10 @@ def _place(count: int, radius: float, side: float,
            rng: random.Random) -> tuple[list[tuple[float, float]], float]:
     """Centres inside the square, apart enough not to touch, and the radius, shrunk if they did not fit."""
     for _ in range(200):
-        margin = radius * 1.05
+        margin = radius * MAX_EXTENT
+        if 2 * margin >= side:
+            radius *= 0.9
+            continue
         centres: list[tuple[float, float]] = []
         for _ in range(count):
             for _ in range(50):

@@ -1,0 +1,114 @@
+"""Library scale, through the command line as a user meets it:
+
+- startup: a fresh `photosort search` process on a 100,000-photo library (catalog, vectors and a saved
+  index), model load included, until the results are printed;
+- a whole text query (encoding included) in a warm process, at 100,000 photos;
+- re-running `photosort index` over 10,000 unchanged photos (stat only), indexed with the bundled tiny model.
+
+The model is a random ViT-B-32-256 in safetensors, the recommended model's shape and format. The library's
+rows and vectors are synthetic (clustered unit vectors), written through the engine's own catalog and store.
+
+    python benchmarks/bench_library.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.bench_search import clustered_vectors  # noqa: E402
+from photosort.core.library import Library  # noqa: E402
+from photosort.paths import bundled_models_dir  # noqa: E402
+
+VIT_B_32_256 = dict(embed_dim=512, image_resolution=256, vision_layers=12, vision_width=768, vision_patch_size=32,
+                    context_length=77, vocab_size=49408, transformer_width=512, transformer_heads=8,
+                    transformer_layers=12)
+
+
+def write_checkpoint(path: Path) -> None:
+    from safetensors.torch import save_file
+
+    from tests import reference
+
+    state = reference.random_state_dict(VIT_B_32_256, seed=0)
+    save_file({key: value.contiguous() for key, value in state.items()}, path)
+
+
+def synthetic_library(folder: Path, photos: Path, model: str, count: int) -> None:
+    """A library of `count` photos with vectors, as indexing would leave it, and its saved index."""
+    vectors = clustered_vectors(count, seed=1)
+    with Library(folder) as library:
+        library.set_model(model)
+        (catalogue_folder,) = library.add_folders([photos])
+        catalog = library.catalog
+        with catalog.transaction():
+            catalog.db.executemany(
+                "INSERT INTO photos (path, folder_id, size, mtime_ns, fingerprint, state) VALUES (?, ?, ?, ?, ?, 'ok')",
+                ((str(photos / f"{number:06}.jpg"), catalogue_folder.id, 1000, 1, f"{number:032x}")
+                 for number in range(count)))
+            library.vectors.put(model, ((f"{number:032x}", vectors[number]) for number in range(count)))
+        library.index()  # built now and saved on close, as after an indexing run
+
+
+def timed_process(*args: str) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "photosort", *args], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--photos", type=int, default=100_000)
+    parser.add_argument("--rescan", type=int, default=10_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as work:
+        work = Path(work)
+        model = work / "vit-b-32-256.safetensors"
+        write_checkpoint(model)
+        (work / "photos").mkdir()
+        started = time.perf_counter()
+        synthetic_library(work / "library", work / "photos", str(model), args.photos)
+        print(f"built a {args.photos:,}-photo library in {time.perf_counter() - started:.0f} s")
+
+        runs = [timed_process("--library", str(work / "library"), "search", "kids on a beach at sunset", "-k", "20")
+                for _ in range(3)]
+        print(f"startup + first query, fresh process: best {min(runs):.2f} s, worst {max(runs):.2f} s (budget 3 s)")
+
+        import photosort.clip as clip
+
+        with Library(work / "library") as library:
+            encoder = clip.Encoder.load(model, "cpu")
+            library.search(encoder, "warm up")
+            times = []
+            for query in ("kids on a beach at sunset", "a dog in the snow", "receipts", "birthday cake candles",
+                          "mountain lake at dawn", "my passport", "red car", "grandma's garden") * 3:
+                started = time.perf_counter()
+                library.search(encoder, query, k=20)
+                times.append(time.perf_counter() - started)
+        print(f"whole text query at {args.photos:,} photos (encode + search + catalog): median "
+              f"{1000 * float(np.median(times)):.0f} ms, worst {1000 * max(times):.0f} ms (budget 100 ms)")
+
+        rescan_folder = work / "many"
+        rescan_folder.mkdir()
+        rng = np.random.default_rng(0)
+        for number in range(args.rescan):  # small distinct JPEGs, indexed with the bundled tiny model
+            pixels = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
+            Image.fromarray(pixels).save(rescan_folder / f"{number:05}.jpg", quality=80)
+        library = str(work / "rescan-library")
+        tiny = str(bundled_models_dir() / "tiny-shapes.pt")
+        first = timed_process("--library", library, "index", str(rescan_folder), "--model", tiny)
+        rerun = [timed_process("--library", library, "index", str(rescan_folder)) for _ in range(3)]
+        print(f"index over {args.rescan:,} new photos: {first:.1f} s; re-run with none changed: best "
+              f"{min(rerun):.2f} s, worst {max(rerun):.2f} s (whole process)")
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""`Encoder`: a loaded CLIP behind a numpy interface, for the library engine (which never touches torch)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .load import load
+from .model import CLIP
+from .tokenizer import tokenize
+
+
+class Encoder:
+    """Unit-length CLIP embeddings of preprocessed pictures and of texts, as float32 numpy arrays."""
+
+    def __init__(self, model: CLIP):
+        self.model = model
+        self.device = next(model.parameters()).device
+        self.dtype = model.dtype
+        self.resolution: int = model.input_resolution
+        self.dim: int = model.config.embed_dim
+
+    @classmethod
+    def load(cls, name_or_path: str | os.PathLike, device: str | None = None,
+             progress: Callable[[int, int | None], None] | None = None) -> Encoder:
+        model, _ = load(name_or_path, device, progress=progress)
+        return cls(model)
+
+    @property
+    def device_name(self) -> str:
+        precision = "fp16" if self.dtype == torch.float16 else "fp32"
+        return f"{self.device.type} {precision}"
+
+    @torch.inference_mode()
+    def encode_pictures(self, pictures: np.ndarray) -> np.ndarray:
+        """[batch, 3, R, R] float32, normalised as CLIP's preprocessing does -> [batch, dim] unit vectors."""
+        images = torch.from_numpy(pictures).to(self.device, self.dtype, non_blocking=True)
+        return self._unit(self.model.encode_image(images))
+
+    @torch.inference_mode()
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        """[len(texts), dim] unit vectors; a text longer than the context is cut, not refused (search boxes)."""
+        tokens = tokenize(texts, truncate=True).to(self.device)
+        return self._unit(self.model.encode_text(tokens))
+
+    @staticmethod
+    def _unit(features: torch.Tensor) -> np.ndarray:
+        return F.normalize(features.float(), dim=-1).cpu().numpy()  # [batch, dim]

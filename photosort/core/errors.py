@@ -1,0 +1,15 @@
+"""Typed errors of the library engine. Each message is one line a person can act on."""
+
+from __future__ import annotations
+
+
+class LibraryError(Exception):
+    """The library cannot be used as asked (unreadable, newer than this app, bad arguments)."""
+
+
+class NoModelError(LibraryError):
+    """No CLIP model can be had: not installed, and it cannot be downloaded."""
+
+
+class PhotoError(Exception):
+    """One photo cannot be read; the reason is recorded and the run goes on."""

@@ -1,0 +1,179 @@
+"""The encoding pipeline: photos decoded by worker threads while the model encodes the previous batch.
+
+Pillow releases the GIL while it decodes and resizes, so threads overlap decoding with inference (and with
+each other). Read-ahead is bounded, so memory stays flat however many photos wait. Each batch commits in one
+transaction (vectors, sizes, capture times, failures): a crash loses at most the batch in flight, and a
+resumed run encodes only what has no vector yet.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from .catalog import Catalog, Photo
+from .decode import Decoded, decode, thumbnail_path
+from .errors import PhotoError
+from .vectors import VectorStore
+
+
+class PictureEncoder:
+    """What the pipeline needs of a model (photosort.clip.Encoder is one)."""
+
+    resolution: int
+
+    def encode_pictures(self, pictures: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass
+class Progress:
+    done: int  # photos finished (encoded or failed)
+    total: int
+    encoded: int
+    failed: int
+    seconds: float
+
+
+@dataclass
+class IndexRun:
+    encoded: int = 0
+    failed: int = 0
+    cancelled: bool = False
+
+
+class Controls:
+    """Pause, resume and cancel an indexing run from another thread (the GUI, a signal handler)."""
+
+    def __init__(self) -> None:
+        self._running = threading.Event()
+        self._running.set()
+        self.cancelled = threading.Event()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def wait_while_paused(self) -> None:
+        while not self._running.wait(0.2):
+            pass
+
+
+def default_workers() -> int:
+    # Inference takes the cores it can; decoding gets as many threads, as decoding waits on I/O too.
+    return max(2, min(8, os.cpu_count() or 2))
+
+
+def run_pipeline(photos: list[Photo], encoder: PictureEncoder, catalog: Catalog, vectors: VectorStore,
+                 model: str, thumbnails: os.PathLike, *, batch_size: int = 32, workers: int | None = None,
+                 controls: Controls | None = None, on_progress: Callable[[Progress], None] | None = None,
+                 on_batch: Callable[[np.ndarray, np.ndarray], None] | None = None) -> IndexRun:
+    """Encode `photos`, committing each batch; `on_batch(ids, vectors)` sees each committed batch."""
+    controls = controls or Controls()
+    run = IndexRun()
+    started = time.monotonic()
+    workers = workers or default_workers()
+    read_ahead = max(batch_size * 2, workers * 2)
+    with ThreadPoolExecutor(workers, thread_name_prefix="decode") as pool:
+        decoded = _decode_ahead(pool, photos, encoder.resolution, thumbnails, read_ahead, controls)
+        for batch in _batches(decoded, batch_size):
+            controls.wait_while_paused()
+            if controls.cancelled.is_set():
+                run.cancelled = True
+                break
+            good = [(photo, result) for photo, result in batch if isinstance(result, Decoded)]
+            features = encoder.encode_pictures(np.stack([result.pixels for _, result in good])) if good else None
+            with catalog.transaction():
+                if features is not None:
+                    vectors.put(model, [(photo.fingerprint, vector) for (photo, _), vector in zip(good, features,
+                                                                                                  strict=True)])
+                for photo, result in batch:
+                    if isinstance(result, Decoded):
+                        catalog.set_decoded(photo.id, result.width, result.height, result.taken)
+                    else:
+                        catalog.set_failed(photo.id, result)
+            run.encoded += len(good)
+            run.failed += len(batch) - len(good)
+            if on_batch and features is not None:
+                on_batch(np.array([photo.id for photo, _ in good], np.int64), features)
+            if on_progress:
+                on_progress(Progress(run.encoded + run.failed, len(photos), run.encoded, run.failed,
+                                     time.monotonic() - started))
+        if controls.cancelled.is_set():
+            run.cancelled = True
+    return run
+
+
+def _decode_ahead(pool: ThreadPoolExecutor, photos: Iterable[Photo], resolution: int, thumbnails: os.PathLike,
+                  read_ahead: int, controls: Controls) -> Iterator[tuple[Photo, Decoded | str]]:
+    """Decoded photos in order, at most `read_ahead` in flight; a failure comes as its reason."""
+    queue: deque[tuple[Photo, Future]] = deque()
+    pending = iter(photos)
+    try:
+        while True:
+            while len(queue) < read_ahead and not controls.cancelled.is_set():
+                photo = next(pending, None)
+                if photo is None:
+                    break
+                queue.append((photo, pool.submit(_read, photo, resolution, thumbnails)))
+            if not queue:
+                return
+            photo, future = queue.popleft()
+            yield photo, future.result()
+    finally:
+        for _, future in queue:
+            future.cancel()
+
+
+def _read(photo: Photo, resolution: int, thumbnails: os.PathLike) -> Decoded | str:
+    try:
+        stat = os.stat(photo.path)
+        result = decode(photo.path, resolution, stat.st_mtime)
+    except PhotoError as error:
+        return str(error)
+    except FileNotFoundError:
+        return "the file vanished before it could be read"
+    except OSError as error:
+        return error.strerror or str(error)
+    except MemoryError:
+        return "not enough memory to decode it"
+    _save_thumbnail(thumbnail_path(thumbnails, photo.fingerprint), result.thumbnail)
+    return result
+
+
+def _save_thumbnail(path, data: bytes) -> None:
+    """Thumbnails are a cache: written whole (temp file, rename) so a crash never leaves half a picture."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{threading.get_ident()}.tmp")
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    except OSError:
+        pass  # a full disk costs the thumbnail, not the photo's place in the library
+
+
+def _batches(items: Iterator, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

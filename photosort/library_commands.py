@@ -1,0 +1,201 @@
+"""The library's command line: `index`, `search`, `status`, `watch` (wired into photosort.__main__)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from .core.errors import LibraryError, NoModelError
+from .core.library import Library, default_library_dir
+from .core.pipeline import Controls, IndexRun, Progress
+from .progress import ProgressLine
+
+DEMO_MODEL = "tiny-shapes"
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    index = commands.add_parser("index", help="add folders to the library and index their photos")
+    index.add_argument("paths", nargs="+", metavar="PATH")
+    index.add_argument("--model", help="model name or checkpoint file (remembered by the library)")
+    index.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    index.add_argument("--batch-size", type=_positive, default=32, metavar="N")
+    index.set_defaults(run=run_index)
+
+    search = commands.add_parser("search", help="find photos by text, by an example image, or both")
+    search.add_argument("query", nargs="?", default=None)
+    search.add_argument("--image", metavar="FILE", help="find photos like this one")
+    search.add_argument("-k", type=_positive, default=20, metavar="N", help="how many results (default 20)")
+    search.add_argument("--json", action="store_true", help='print [{"path": ..., "score": ...}, ...]')
+    search.set_defaults(run=run_search)
+
+    status = commands.add_parser("status", help="what the library holds")
+    status.add_argument("--json", action="store_true")
+    status.add_argument("--failed", action="store_true", help="list the files that could not be read")
+    status.set_defaults(run=run_status)
+
+    watch = commands.add_parser("watch", help="keep the library current as its folders change (Ctrl+C stops)")
+    watch.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    watch.set_defaults(run=run_watch)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def open_library(args: argparse.Namespace) -> Library:
+    return Library(Path(args.library) if args.library else default_library_dir())
+
+
+def load_encoder(model: str, device: str = "auto"):
+    """The library's model, downloaded with a progress bar if it is a published one not yet here."""
+    from .clip import ClipError, DownloadError, Encoder, ModelNotFoundError
+
+    progress = ProgressLine(f"downloading {model}")
+    try:
+        return Encoder.load(model, None if device == "auto" else device, progress=progress)
+    except (DownloadError, ModelNotFoundError) as error:
+        # The download error already says how to import a copy; add the model that needs no download.
+        raise NoModelError(f"{str(error).splitlines()[0].rstrip('.')}. Or try the bundled demo model: "
+                           f"`--model {DEMO_MODEL}`.") from error
+    except ClipError as error:
+        raise NoModelError(f"cannot load the model {model!r}: {error}") from error
+    finally:
+        progress.close_if_drawn()
+
+
+def _model_name(value: str) -> str:
+    """A checkpoint file is remembered by its absolute path; a model name as it is."""
+    path = Path(value).expanduser()
+    return str(path.resolve()) if path.is_file() else value
+
+
+def run_index(args: argparse.Namespace) -> int:
+    from .clip import RECOMMENDED_MODEL
+
+    for path in args.paths:
+        if not Path(path).expanduser().is_dir():
+            raise LibraryError(f"{path} is not a folder")
+    with open_library(args) as library:
+        model = _model_name(args.model) if args.model else library.model or RECOMMENDED_MODEL
+        encoder = None
+        if model != library.model:  # a new or changed model is proven loadable before the library takes it
+            encoder = load_encoder(model, args.device)
+            library.set_model(model)
+        library.add_folders(args.paths)
+        scanning = ProgressLine("scanning", unit="files", scale=1)
+        report = library.scan(lambda count: scanning(count, None))
+        scanning.close_if_drawn()
+        run = IndexRun()
+        if library.pending():  # loading the model costs seconds: only when there is something to encode
+            encoder = encoder or load_encoder(model, args.device)
+            run = _encode_with_progress(library, encoder, args.batch_size)
+        status = library.status()
+    counts = status.counts
+    print(f"{counts.indexed} of {counts.photos} photos indexed ({run.encoded} encoded now, "
+          f"{report.added} new, {report.changed} changed, {report.moved} moved, {report.removed} removed); "
+          f"{counts.failed} unreadable" + (" (photosort status --failed)" if counts.failed else ""),
+          file=sys.stderr)
+    for folder in report.offline:
+        print(f"offline: {folder} (its photos are kept until it returns)", file=sys.stderr)
+    if run.cancelled:
+        print("photosort: interrupted; run the same command again to go on", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _encode_with_progress(library: Library, encoder, batch_size: int) -> IndexRun:
+    """Encode what is pending with a progress bar; Ctrl+C stops after the batch in flight, which is kept."""
+    controls = Controls()
+    progress = ProgressLine("indexing", unit="photos", scale=1)
+
+    def on_progress(state: Progress) -> None:
+        progress(state.done, state.total, f"{state.failed} unreadable" if state.failed else "")
+
+    previous = signal.signal(signal.SIGINT, lambda *_: controls.cancel())
+    try:
+        return library.encode_pending(encoder, batch_size=batch_size, controls=controls, on_progress=on_progress)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        progress.close_if_drawn()
+
+
+def run_search(args: argparse.Namespace) -> int:
+    if not args.query and not args.image:
+        raise LibraryError("give a text to search for, --image FILE, or both")
+    with open_library(args) as library:
+        model = library.model
+        if not model:
+            raise LibraryError("this library is empty: run `photosort index PATH` first")
+        encoder = load_encoder(model)
+        results = library.search(encoder, args.query, args.image, args.k)
+    if args.json:
+        print(json.dumps([{"path": result.path, "score": round(result.score, 4)} for result in results]))
+    else:
+        for result in results:
+            print(f"{result.score:.3f}  {result.path}")
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    with open_library(args) as library:
+        status = library.status(with_failures=args.failed)
+    counts = status.counts
+    if args.json:
+        report = {"photos": counts.photos, "indexed": counts.indexed, "failed": counts.failed,
+                  "offline": counts.offline, "folders": [str(folder.path) for folder in status.folders],
+                  "offline_folders": [str(folder.path) for folder in status.folders if not folder.online],
+                  "model": status.model}
+        if args.failed:
+            report["failures"] = [{"path": path, "reason": reason} for path, reason in status.failures]
+        print(json.dumps(report))
+        return 0
+    print(f"library: {library.folder}")
+    print(f"model: {status.model or 'none yet'}")
+    print(f"photos: {counts.photos}  indexed: {counts.indexed}  unreadable: {counts.failed}  "
+          f"offline: {counts.offline}")
+    for folder in status.folders:
+        print(f"folder: {folder.path}" + ("" if folder.online else "  (offline)"))
+    for path, reason in status.failures:
+        print(f"unreadable: {path}: {reason}")
+    return 0
+
+
+def run_watch(args: argparse.Namespace) -> int:
+    from .core.watcher import Watcher
+
+    with open_library(args) as library:
+        if not library.model or not library.catalog.folders():
+            raise LibraryError("nothing to watch: add folders with `photosort index PATH` first")
+        encoder = load_encoder(library.model, args.device)
+        lock = threading.Lock()
+        stopping = threading.Event()
+
+        def update(_: set[str]) -> None:
+            with lock:
+                report = library.scan()
+                run = library.encode_pending(encoder)
+            if report.added or report.changed or report.moved or report.removed or run.encoded or run.failed:
+                print(f"{report.added} new, {report.changed} changed, {report.moved} moved, "
+                      f"{report.removed} removed; {run.encoded} encoded, {run.failed} unreadable", flush=True)
+
+        update(set())
+        watcher = Watcher([folder.path for folder in library.catalog.folders()], update)
+        watcher.start()
+        print(f"watching {len(library.catalog.folders())} folders; Ctrl+C stops", file=sys.stderr, flush=True)
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+        try:
+            while not stopping.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            watcher.stop()
+    return 0
+

@@ -1,0 +1,61 @@
+"""Folders of real photo files for the library tests, and the `photosort` command run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pillow_heif
+from PIL import Image
+
+from photosort.clip import shapes
+from photosort.paths import bundled_models_dir
+
+TINY_MODEL = bundled_models_dir() / "tiny-shapes.pt"
+
+pillow_heif.register_heif_opener()  # so the tests can write HEIC files as phones do
+
+
+def run(library: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, "-m", "photosort", "--library", str(library), *args],
+                          capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def status(library: Path, *extra: str) -> dict:
+    result = run(library, "status", "--json", *extra)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def search(library: Path, query: str, k: int = 5) -> list[dict]:
+    result = run(library, "search", query, "-k", str(k), "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def shape_photo(colour: str, shape: str, count: int = 1, seed: int = 0) -> Image.Image:
+    import random
+
+    rng = random.Random(seed)
+    return shapes.render(shapes.Scene(colour, shape, count, "grey"), rng)
+
+
+def write_photo(path: Path, colour: str, shape: str, count: int = 1, seed: int = 0, **save_options) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shape_photo(colour, shape, count, seed).save(path, **save_options)
+    return path
+
+
+def png_bomb(path: Path, side: int = 100_000) -> None:
+    """A tiny valid PNG whose header claims side x side pixels: decoding it would need ~30 GB."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+                     + chunk(b"IEND", b""))

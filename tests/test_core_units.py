@@ -1,0 +1,225 @@
+"""The engine's parts on their own: catalog migrations, decoding, the pipeline's commits and controls, the watcher."""
+
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from photosort.core import catalog as catalog_module
+from photosort.core.catalog import OK, SqliteCatalog
+from photosort.core.decode import MAX_PIXELS, decode, fingerprint
+from photosort.core.errors import LibraryError, PhotoError
+from photosort.core.pipeline import Controls, run_pipeline
+from photosort.core.scan import scan
+from photosort.core.vectors import SqliteVectorStore
+from photosort.core.watcher import Watcher
+from tests.library_helpers import png_bomb, write_photo
+
+# Catalog
+
+
+def test_a_new_catalog_is_at_the_latest_schema_in_wal_mode(tmp_path):
+    catalog = SqliteCatalog(tmp_path / "catalog.sqlite")
+    assert catalog.schema_version == len(catalog_module.MIGRATIONS)
+    assert catalog.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_migrations_run_step_by_step_and_keep_the_data(tmp_path, monkeypatch):
+    path = tmp_path / "catalog.sqlite"
+    catalog = SqliteCatalog(path)
+    with catalog.transaction():
+        folder = catalog.add_folder(tmp_path)
+        catalog.add_photo(str(tmp_path / "a.jpg"), folder.id, 10, 1, "print")
+    catalog.close()
+    step_two = "ALTER TABLE photos ADD COLUMN rating INTEGER NOT NULL DEFAULT 0;"
+    monkeypatch.setattr(catalog_module, "MIGRATIONS", (*catalog_module.MIGRATIONS, step_two))
+    migrated = SqliteCatalog(path)
+    assert migrated.schema_version == len(catalog_module.MIGRATIONS)
+    assert migrated.db.execute("SELECT path, rating FROM photos").fetchall() == [(str(tmp_path / "a.jpg"), 0)]
+
+
+def test_a_catalog_from_a_newer_app_is_refused_not_damaged(tmp_path):
+    path = tmp_path / "catalog.sqlite"
+    SqliteCatalog(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version = 99")
+    with pytest.raises(LibraryError, match="newer photosort"):
+        SqliteCatalog(path)
+
+
+def test_a_catalog_that_is_not_a_database_is_a_library_error(tmp_path):
+    (tmp_path / "catalog.sqlite").write_bytes(b"definitely not sqlite" * 100)
+    with pytest.raises(LibraryError, match="cannot open the library catalog"):
+        SqliteCatalog(tmp_path / "catalog.sqlite")
+
+
+def test_a_failed_transaction_leaves_nothing_behind(tmp_path):
+    catalog = SqliteCatalog(tmp_path / "catalog.sqlite")
+    with pytest.raises(RuntimeError), catalog.transaction():
+        catalog.add_folder(tmp_path)
+        raise RuntimeError("crash")
+    assert catalog.folders() == []
+
+
+# Decoding
+
+
+def test_fingerprint_follows_content_not_name(tmp_path):
+    first = write_photo(tmp_path / "a.jpg", "red", "circle")
+    copy = tmp_path / "b.jpg"
+    copy.write_bytes(first.read_bytes())
+    other = write_photo(tmp_path / "c.jpg", "red", "circle", seed=9)
+    size = first.stat().st_size
+    assert fingerprint(first, size) == fingerprint(copy, size) != fingerprint(other, other.stat().st_size)
+
+
+def test_gif_first_frame_and_exif_orientation(tmp_path):
+    frames = [Image.new("RGB", (32, 32), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    decoded = decode(tmp_path / "anim.gif", 16, 0.0)
+    thumbnail = Image.open(__import__("io").BytesIO(decoded.thumbnail)).convert("RGB")
+    red, _, blue = thumbnail.getpixel((5, 5))
+    assert red > 200 and blue < 60  # the first frame, red
+
+    picture = Image.new("RGB", (60, 30))
+    picture.paste((255, 255, 255), (0, 0, 30, 30))  # left half white
+    exif = Image.Exif()
+    exif[0x0112] = 6  # displayed rotated 90 degrees clockwise: the white half ends on top
+    exif.get_ifd(0x8769)[0x9003] = "2021:07:04 12:30:00"
+    picture.save(tmp_path / "rotated.jpg", exif=exif, quality=95)
+    decoded = decode(tmp_path / "rotated.jpg", 16, 0.0)
+    assert (decoded.width, decoded.height) == (30, 60)
+    shown = Image.open(__import__("io").BytesIO(decoded.thumbnail)).convert("L")
+    assert shown.size[1] > shown.size[0]
+    assert shown.getpixel((shown.width // 2, 5)) > 200 > 60 > shown.getpixel((shown.width // 2, shown.height - 5))
+    assert time.localtime(decoded.taken)[:5] == (2021, 7, 4, 12, 30)
+
+
+def test_jpeg_draft_decoding_stays_faithful(tmp_path):
+    rng = np.random.default_rng(0)
+    smooth = rng.standard_normal((30, 40, 3)).cumsum(0).cumsum(1)
+    smooth = (255 * (smooth - smooth.min()) / np.ptp(smooth)).astype(np.uint8)
+    Image.fromarray(smooth).resize((4000, 3000), Image.Resampling.BICUBIC).save(tmp_path / "big.jpg", quality=90)
+    from photosort.clip.preprocess import MEAN, STD, Preprocess
+
+    exact = Preprocess(224)(Image.open(tmp_path / "big.jpg")).numpy()
+    fast = decode(tmp_path / "big.jpg", 224, 0.0).pixels
+    to_unit = lambda pixels: pixels * STD[:, None, None] + MEAN[:, None, None]  # noqa: E731
+    psnr = 10 * np.log10(1 / np.mean((to_unit(fast) - to_unit(exact)) ** 2))
+    assert psnr > 35
+
+
+def test_decompression_bombs_are_refused_from_the_header(tmp_path):
+    png_bomb(tmp_path / "bomb.png", side=int(MAX_PIXELS ** 0.5) + 10)  # just over the limit
+    assert (tmp_path / "bomb.png").stat().st_size < 1000
+    with pytest.raises(PhotoError, match="too large"):
+        decode(tmp_path / "bomb.png", 16, 0.0)
+
+
+# Pipeline
+
+
+class CountingEncoder:
+    resolution = 16
+    dim = 4
+
+    def __init__(self):
+        self.batches = []
+
+    def encode_pictures(self, pictures):
+        self.batches.append(len(pictures))
+        means = pictures.mean(axis=(2, 3))  # [batch, 3]
+        vectors = np.concatenate([means, np.ones((len(pictures), 1), np.float32)], axis=1)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def catalogued(tmp_path, count):
+    folder = tmp_path / "photos"
+    for number in range(count):
+        write_photo(folder / f"{number:02}.png", "red", "circle", seed=number)
+    catalog = SqliteCatalog(tmp_path / "catalog.sqlite")
+    with catalog.transaction():
+        catalog.add_folder(folder)
+    scan(catalog)
+    return folder, catalog
+
+
+def test_each_batch_commits_and_a_vanished_file_is_recorded(tmp_path):
+    folder, catalog = catalogued(tmp_path, 10)
+    (folder / "03.png").unlink()  # gone between the scan and the decode
+    encoder, committed = CountingEncoder(), []
+    vectors = SqliteVectorStore(catalog.db)
+    run = run_pipeline(catalog.pending("m"), encoder, catalog, vectors, "m", tmp_path / "thumbs", batch_size=4,
+                       on_batch=lambda ids, _: committed.append(len(ids)))
+    assert (run.encoded, run.failed) == (9, 1)
+    assert encoder.batches == [3, 4, 2] and committed == [3, 4, 2]
+    assert [photo.failure for photo in catalog.failures()] == ["the file vanished before it could be read"]
+    assert catalog.pending("m") == [] and len(vectors.searchable_ids("m")) == 9
+    assert len(list((tmp_path / "thumbs").rglob("*.jpg"))) == 9
+
+
+def test_cancel_stops_between_batches_and_keeps_what_was_committed(tmp_path):
+    _, catalog = catalogued(tmp_path, 12)
+    controls = Controls()
+    vectors = SqliteVectorStore(catalog.db)
+    run = run_pipeline(catalog.pending("m"), CountingEncoder(), catalog, vectors, "m", tmp_path / "thumbs",
+                       batch_size=4, controls=controls, on_batch=lambda *_: controls.cancel())
+    assert run.cancelled and run.encoded == 4
+    assert len(catalog.pending("m")) == 8  # the rest waits for the next run
+
+
+def test_pause_holds_the_run_until_resumed(tmp_path):
+    _, catalog = catalogued(tmp_path, 8)
+    controls = Controls()
+    vectors = SqliteVectorStore(catalog.db)
+    progress = []
+
+    def on_progress(state):
+        progress.append(state.done)
+        if state.done == 4:
+            controls.pause()
+    worker = threading.Thread(target=run_pipeline, args=(catalog.pending("m"), CountingEncoder(), catalog, vectors,
+                                                         "m", tmp_path / "thumbs"),
+                              kwargs=dict(batch_size=4, controls=controls, on_progress=on_progress))
+    worker.start()
+    time.sleep(1.5)
+    assert progress == [4] and controls.paused
+    controls.resume()
+    worker.join(10)
+    assert progress == [4, 8]
+
+
+# Watcher
+
+
+def test_the_watcher_waits_for_a_file_to_stop_growing(tmp_path):
+    settled = []
+    watcher = Watcher([tmp_path], settled.append, quiet_s=0.3)
+    watcher.start()
+    try:
+        time.sleep(0.3)
+        with open(tmp_path / "slow.jpg", "wb") as file:
+            for _ in range(6):
+                file.write(os.urandom(1000))
+                file.flush()
+                time.sleep(0.2)  # under the quiet time: still one burst
+            assert settled == []
+        (tmp_path / ".hidden.jpg").write_bytes(b"x")
+        (tmp_path / "download.jpg.part").write_bytes(b"x")
+        deadline = time.monotonic() + 10
+        while not settled and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        watcher.stop()
+    assert len(settled) == 1 and {Path(path).name for path in settled[0]} == {"slow.jpg"}
+
+
+def test_a_catalogued_photo_is_ok_until_it_fails(tmp_path):
+    _, catalog = catalogued(tmp_path, 1)
+    (photo,) = catalog.pending("m")
+    assert photo.state == OK
