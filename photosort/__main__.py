@@ -82,8 +82,9 @@ def _train_tiny(args: argparse.Namespace) -> int:
     for label, distribution in (("held-out", shapes.TRAINING), ("shifted", shapes.SHIFTED)):
         pictures = shapes.held_out_set(args.eval_seed, args.eval_per_pair, distribution)
         quality = train.evaluate(loaded, preprocess, pictures)
-        print(f"{label} ({len(pictures)} pictures): colour {quality.colour_accuracy:.3f}  shape {quality.shape_accuracy:.3f}  "
-              f"count {quality.count_accuracy:.3f}  precision@5 {quality.precision_at_5:.3f}")
+        print(f"{label} ({len(pictures)} pictures): colour {quality.colour_accuracy:.3f}  "
+              f"shape {quality.shape_accuracy:.3f}  count {quality.count_accuracy:.3f}  "
+              f"precision@5 {quality.precision_at_5:.3f}")
     return 0
 
 

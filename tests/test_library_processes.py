@@ -7,8 +7,6 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from tests.library_helpers import TINY_MODEL, run, status, write_photo
 
 

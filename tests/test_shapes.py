@@ -8,6 +8,7 @@ import pytest
 
 from photosort.clip import shapes
 
+
 @pytest.mark.parametrize("distribution", [shapes.TRAINING, shapes.SHIFTED], ids=["training", "shifted"])
 def test_shapes_lie_wholly_inside_clips_centre_crop_and_apart(distribution):
     """A triangle missing a corner would be a quadrilateral, two touching circles one blob."""

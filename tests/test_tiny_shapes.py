@@ -12,7 +12,6 @@ import photosort.clip as clip
 from photosort.clip import shapes
 from photosort.paths import bundled_models_dir
 
-
 HELD_OUT_SEED = 424242  # never used by training, whose pictures come from the plan's seed
 MAX_CHECKPOINT_BYTES = 20_000_000
 
