@@ -61,7 +61,8 @@ def synthetic_library(folder: Path, photos: Path, model: str, count: int) -> Non
 
 def timed_process(*args: str) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "photosort", *args], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "photosort", *args], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
     return time.perf_counter() - started
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import NoReturn
@@ -149,5 +150,18 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def run() -> NoReturn:
+    """The process entry point: `main`, then an exit that skips interpreter teardown.
+
+    Tearing torch down takes about 0.7 s on this project's machine, a quarter of `photosort search`'s whole
+    start-to-answer time. Everything that matters is closed by then (the library's `with` blocks commit and
+    close the catalog and save the index), so only the freeing of memory the OS reclaims anyway is skipped.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import itertools
 import html
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -56,8 +57,9 @@ def clean_text(text: str) -> str:
 class Tokenizer:
     def __init__(self, vocab_path: Path):
         with gzip.open(vocab_path, "rt", encoding="utf-8") as file:
-            lines = file.read().split("\n")
-        merges = [tuple(line.split()) for line in lines[1:MERGE_COUNT + 1]]
+            # Only the first MERGE_COUNT of the file's 262,000 merges are used: read no further (app start-up).
+            lines = list(itertools.islice(file, 1, MERGE_COUNT + 1))
+        merges = [tuple(line.split()) for line in lines]
         self.byte_encoder = bytes_to_unicode()
         self.byte_decoder = {char: byte for byte, char in self.byte_encoder.items()}
         base = list(self.byte_encoder.values())

@@ -88,6 +88,8 @@ class Counts:
 class Catalog(Protocol):
     def close(self) -> None: ...
     def transaction(self) -> Iterator[None]: ...
+    @property
+    def change_count(self) -> int: ...
     def get_meta(self, key: str) -> str | None: ...
     def set_meta(self, key: str, value: str) -> None: ...
     def add_folder(self, path: Path) -> Folder: ...
@@ -146,9 +148,14 @@ class SqliteCatalog:
         """All writes inside commit together or not at all; nested uses join the outer transaction."""
         if self._depth == 0:
             self.db.execute("BEGIN IMMEDIATE")
+            changes_before = self.db.total_changes
         self._depth += 1
         try:
             yield
+            if self._depth == 1 and self.db.total_changes != changes_before:
+                # Committed with the changes it counts: the index compares it to know it is current.
+                self.db.execute("INSERT INTO meta (key, value) VALUES ('changes', '1') ON CONFLICT(key) "
+                                "DO UPDATE SET value = CAST(value AS INTEGER) + 1")
         except BaseException:
             self._depth -= 1
             if self._depth == 0:
@@ -157,6 +164,11 @@ class SqliteCatalog:
         self._depth -= 1
         if self._depth == 0:
             self.db.execute("COMMIT")
+
+    @property
+    def change_count(self) -> int:
+        """How many write transactions have changed the catalog: equal counts, equal contents."""
+        return int(self.get_meta("changes") or 0)
 
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

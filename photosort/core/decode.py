@@ -27,6 +27,11 @@ pillow_heif.register_heif_opener()
 # Larger than any camera (200 MP phones included), far below what would exhaust memory when decoded.
 MAX_PIXELS = 250_000_000
 THUMBNAIL_SIZE = 256  # longest side, pixels: a grid cell on a high-density screen
+# JPEGs are decoded at the smallest DCT scale (1/2, 1/4, 1/8) whose short side is at least this many times the
+# model's resolution. At 1x, detailed photos came out 27 dB from the exact path (the DCT's box averaging then
+# a short bicubic step is not the reference's long antialiased bicubic); at 3x the worst of 57 large photos
+# was 50 dB (benchmarks/bench_index.py).
+DRAFT_FACTOR = 3
 THUMBNAIL_QUALITY = 85
 FINGERPRINT_SPAN = 64 * 1024  # bytes read from each end of the file
 EXIF_IFD, DATE_TIME_ORIGINAL, DATE_TIME, ORIENTATION = 0x8769, 0x9003, 0x0132, 0x0112
@@ -78,7 +83,7 @@ def decode(path: str | os.PathLike, resolution: int, mtime: float) -> Decoded:
                 if exif.get(ORIENTATION) in QUARTER_TURNS:
                     width, height = height, width
                 taken = _capture_time(exif) or mtime
-                wanted = max(resolution, THUMBNAIL_SIZE)
+                wanted = max(DRAFT_FACTOR * resolution, THUMBNAIL_SIZE)
                 if image.format == "JPEG":
                     image.draft("RGB", (wanted, wanted))  # DCT scaling: short side stays >= wanted
                 picture = ImageOps.exif_transpose(image)
@@ -102,7 +107,7 @@ def decode(path: str | os.PathLike, resolution: int, mtime: float) -> Decoded:
 
 def _thumbnail(picture: Image.Image) -> bytes:
     small = picture.copy()
-    small.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE), Image.Resampling.LANCZOS)
+    small.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))  # Pillow's default: a box reduction, then bicubic
     if small.mode in ("RGBA", "LA", "P", "PA"):
         # Transparency shows as white, as in a file browser, rather than as black.
         small = small.convert("RGBA")

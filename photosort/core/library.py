@@ -68,9 +68,14 @@ class Library:
         self.index_state = ""  # what opening the index did: loaded, updated, rebuilt (why)
 
     def close(self) -> None:
-        if self._index is not None:
-            self._index.save()
+        self._save_index()
         self.catalog.close()
+
+    def _save_index(self) -> None:
+        """Save the index if it changed, or if the catalog moved on since it was saved (it is in line now)."""
+        index = self._index
+        if index is not None and (index.dirty or index.catalog_state != self.catalog.change_count):
+            index.save(self.catalog.change_count)
 
     def __enter__(self) -> Library:
         return self
@@ -136,7 +141,7 @@ class Library:
         finally:
             if self._index is not None:
                 self._sync_index()  # exact copies of an encoded photo share its vector: they join here
-                self._index.save()
+                self._save_index()
 
     # The index
 
@@ -144,14 +149,14 @@ class Library:
         """The HNSW index for the library's model, opened (and repaired) on first use; None before any vector."""
         if self._index is None:
             model = self._require_model()
-            ids = self.vectors.searchable_ids(model)
             if dim is None:
-                if not len(ids):
+                dim = self.vectors.dimension(model)
+                if dim is None:
                     return None
-                dim = self.vectors.vector_of(model, int(ids[0])).shape[0]
             self._index, self.index_state = VectorIndex.open(
-                self.folder / "index" / _slug(model), model, dim, ids,
-                lambda wanted: self.vectors.photo_vectors(model, None if wanted is None else wanted.tolist()))
+                self.folder / "index" / _slug(model), model, dim, lambda: self.vectors.searchable_ids(model),
+                lambda wanted: self.vectors.photo_vectors(model, None if wanted is None else wanted.tolist()),
+                self.catalog.change_count)
         return self._index
 
     def _sync_index(self) -> None:
