@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import functools
 import gzip
-import itertools
 import html
+import itertools
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 

@@ -63,42 +63,6 @@ class SqliteVectorStore:
             parts.append((ids, vectors.astype(np.float32)))
         return parts
 
-    def searchable_ids(self, model: str) -> np.ndarray: ...
-    def vector_of(self, model: str, photo_id: int) -> np.ndarray | None: ...
-    def vector_for_content(self, model: str, fingerprint: str) -> np.ndarray | None: ...
-    def dimension(self, model: str) -> int | None: ...
-
-
-class SqliteVectorStore:
-    """Vectors in the catalog's own SQLite file, so a batch's vectors and photo states commit together."""
-
-    def __init__(self, db: sqlite3.Connection):
-        self.db = db
-
-    def put(self, model: str, items: Iterable[tuple[str, np.ndarray]]) -> None:
-        self.db.executemany(
-            "INSERT OR REPLACE INTO vectors (model, fingerprint, vector) VALUES (?, ?, ?)",
-            [(model, fingerprint, np.asarray(vector, STORED_DTYPE).tobytes()) for fingerprint, vector in items])
-
-    def photo_vectors(self, model: str, photo_ids: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(ids [n] int64, vectors [n, dim] float32) of readable photos in online folders, or of `photo_ids`."""
-        query = ("SELECT p.id, v.vector FROM photos p JOIN folders f ON f.id = p.folder_id "
-                 "JOIN vectors v ON v.model = ? AND v.fingerprint = p.fingerprint "
-                 "WHERE p.state = 'ok' AND f.online = 1")
-        if photo_ids is None:
-            rows = self.db.execute(query, (model,)).fetchall()
-        else:
-            rows, wanted = [], list(photo_ids)
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start:start + 500]
-                rows += self.db.execute(f"{query} AND p.id IN ({','.join('?' * len(chunk))})",
-                                        (model, *chunk)).fetchall()
-        if not rows:
-            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
-        ids = np.fromiter((row[0] for row in rows), np.int64, len(rows))
-        vectors = np.frombuffer(b"".join(row[1] for row in rows), STORED_DTYPE).reshape(len(rows), -1)
-        return ids, vectors.astype(np.float32)
-
     def searchable_ids(self, model: str) -> np.ndarray:
         """Ids of the photos the index should hold: readable, online, with a vector for `model`."""
         rows = self.db.execute(
