@@ -93,9 +93,10 @@ def run_index(args: argparse.Namespace) -> int:
         report = library.scan(lambda count: scanning(count, None))
         scanning.close_if_drawn()
         run = IndexRun()
-        if library.pending():  # loading the model costs seconds: only when there is something to encode
+        pending = library.pending()
+        if pending:  # loading the model costs seconds: only when there is something to encode
             encoder = encoder or load_encoder(model, args.device)
-            run = _encode_with_progress(library, encoder, args.batch_size)
+            run = _encode_with_progress(library, encoder, pending, args.batch_size)
         status = library.status()
     counts = status.counts
     print(f"{counts.indexed} of {counts.photos} photos indexed ({run.encoded} encoded now, "
@@ -110,7 +111,7 @@ def run_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def _encode_with_progress(library: Library, encoder, batch_size: int) -> IndexRun:
+def _encode_with_progress(library: Library, encoder, photos: list, batch_size: int) -> IndexRun:
     """Encode what is pending with a progress bar; Ctrl+C stops after the batch in flight, which is kept."""
     controls = Controls()
     progress = ProgressLine("indexing", unit="photos", scale=1)
@@ -120,7 +121,8 @@ def _encode_with_progress(library: Library, encoder, batch_size: int) -> IndexRu
 
     previous = signal.signal(signal.SIGINT, lambda *_: controls.cancel())
     try:
-        return library.encode_pending(encoder, batch_size=batch_size, controls=controls, on_progress=on_progress)
+        return library.encode_pending(encoder, photos=photos, batch_size=batch_size, controls=controls,
+                                      on_progress=on_progress)
     finally:
         signal.signal(signal.SIGINT, previous)
         progress.close_if_drawn()

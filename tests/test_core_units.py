@@ -223,3 +223,23 @@ def test_a_catalogued_photo_is_ok_until_it_fails(tmp_path):
     _, catalog = catalogued(tmp_path, 1)
     (photo,) = catalog.pending("m")
     assert photo.state == OK
+
+
+def test_a_subfolder_that_cannot_be_listed_keeps_its_photos(tmp_path, monkeypatch):
+    folder = tmp_path / "photos"
+    write_photo(folder / "top.png", "red", "circle")
+    write_photo(folder / "locked" / "inside.png", "blue", "star")
+    catalog = SqliteCatalog(tmp_path / "catalog.sqlite")
+    with catalog.transaction():
+        catalog.add_folder(folder)
+    scan(catalog)
+    real_scandir = os.scandir
+
+    def refuse_locked(path):  # as a folder without read permission would (the tests run as root)
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+    monkeypatch.setattr("photosort.core.scan.os.scandir", refuse_locked)
+    report = scan(catalog)
+    assert report.removed == 0
+    assert {Path(path).name for path in catalog.photos_in(catalog.folders()[0].id)} == {"top.png", "inside.png"}

@@ -33,11 +33,6 @@ class Encoder:
         model, _ = load(name_or_path, device, progress=progress)
         return cls(model)
 
-    @property
-    def device_name(self) -> str:
-        precision = "bf16" if self.cpu_bfloat16 else "fp16" if self.dtype == torch.float16 else "fp32"
-        return f"{self.device.type} {precision}"
-
     @torch.inference_mode()
     def encode_pictures(self, pictures: np.ndarray) -> np.ndarray:
         """[batch, 3, R, R] float32, normalised as CLIP's preprocessing does -> [batch, dim] unit vectors."""

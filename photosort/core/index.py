@@ -91,9 +91,7 @@ class VectorIndex:
             if len(missing) + len(extra) == 0:
                 return index, "loaded"
             if len(missing) + len(extra) < max(1000, len(expected) // 2):
-                index.remove(extra)
-                ids, vectors = load_vectors(missing)
-                index.add(ids, vectors)
+                index.sync(expected, load_vectors)
                 index.save(catalog_state)
                 return index, f"updated ({len(missing)} added, {len(extra)} removed)"
             reason = "out of date"
@@ -129,6 +127,14 @@ class VectorIndex:
         return None
 
     # Changes
+
+    def sync(self, expected_ids: np.ndarray,
+             load_vectors: Callable[[np.ndarray | None], tuple[np.ndarray, np.ndarray]]) -> None:
+        """Hold exactly `expected_ids`: add the missing (vectors from `load_vectors`), remove the rest."""
+        self.remove(np.setdiff1d(self._live, expected_ids))
+        missing = np.setdiff1d(expected_ids, self._live)
+        if len(missing):
+            self.add(*load_vectors(missing))
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Add or replace entries. [n] ids, [n, dim] vectors."""

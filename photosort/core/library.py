@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..paths import user_data_dir
-from .catalog import Counts, Folder, SqliteCatalog
+from .catalog import Counts, Folder, Photo, SqliteCatalog
 from .decode import decode, fingerprint
 from .errors import LibraryError, PhotoError
 from .index import VectorIndex
@@ -116,15 +116,16 @@ class Library:
         self._sync_index()
         return report
 
-    def pending(self) -> list:
-        model = self._require_model()
-        return self.catalog.pending(model)
+    def pending(self) -> list[Photo]:
+        """Readable photos in online folders with no vector for the library's model yet."""
+        return self.catalog.pending(self._require_model())
 
-    def encode_pending(self, encoder: PictureEncoder, *, batch_size: int = 32, workers: int | None = None,
-                       controls: Controls | None = None,
+    def encode_pending(self, encoder: PictureEncoder, *, photos: list[Photo] | None = None, batch_size: int = 32,
+                       workers: int | None = None, controls: Controls | None = None,
                        on_progress: Callable[[Progress], None] | None = None) -> IndexRun:
+        """Encode `photos` (by default, what `pending()` lists), committing batch by batch."""
         model = self._require_model()
-        photos = self.catalog.pending(model)
+        photos = self.pending() if photos is None else photos
 
         def on_batch(ids: np.ndarray, vectors: np.ndarray) -> None:
             if self._index is None:
@@ -155,21 +156,17 @@ class Library:
                     return None
             self._index, self.index_state = VectorIndex.open(
                 self.folder / "index" / _slug(model), model, dim, lambda: self.vectors.searchable_ids(model),
-                lambda wanted: self.vectors.photo_vectors(model, None if wanted is None else wanted.tolist()),
-                self.catalog.change_count)
+                self._vector_loader(model), self.catalog.change_count)
         return self._index
+
+    def _vector_loader(self, model: str) -> Callable[[np.ndarray | None], tuple[np.ndarray, np.ndarray]]:
+        return lambda wanted: self.vectors.photo_vectors(model, None if wanted is None else wanted.tolist())
 
     def _sync_index(self) -> None:
         """Bring the open index in line with the catalog: new vectors in, gone or offline photos out."""
-        if self._index is None:
-            return
-        model = self._require_model()
-        expected = self.vectors.searchable_ids(model)
-        missing = np.setdiff1d(expected, self._index.ids)
-        extra = np.setdiff1d(self._index.ids, expected)
-        self._index.remove(extra)
-        if len(missing):
-            self._index.add(*self.vectors.photo_vectors(model, missing.tolist()))
+        if self._index is not None:
+            model = self._require_model()
+            self._index.sync(self.vectors.searchable_ids(model), self._vector_loader(model))
 
     # Search
 

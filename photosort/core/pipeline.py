@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from .errors import PhotoError
 from .vectors import VectorStore
 
 
-class PictureEncoder:
+class PictureEncoder(Protocol):
     """What the pipeline needs of a model (photosort.clip.Encoder is one)."""
 
     resolution: int
@@ -143,14 +144,9 @@ def _decode_ahead(pool: ThreadPoolExecutor, photos: Iterable[Photo], resolution:
 
 def _read(photo: Photo, resolution: int, thumbnails: os.PathLike) -> Decoded | str:
     try:
-        stat = os.stat(photo.path)
-        result = decode(photo.path, resolution, stat.st_mtime)
-    except PhotoError as error:
+        result = decode(photo.path, resolution, photo.mtime_ns / 1e9)  # the scan's stat, not a second one
+    except PhotoError as error:  # a vanished file included: decode names it
         return str(error)
-    except FileNotFoundError:
-        return "the file vanished before it could be read"
-    except OSError as error:
-        return error.strerror or str(error)
     except MemoryError:
         return "not enough memory to decode it"
     _save_thumbnail(thumbnail_path(thumbnails, photo.fingerprint), result.thumbnail)

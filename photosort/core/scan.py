@@ -46,6 +46,7 @@ def scan(catalog: Catalog, on_file: Callable[[int], None] | None = None) -> Scan
     report = ScanReport()
     known: dict[str, Photo] = {}
     seen: dict[str, _Seen] = {}
+    unlisted: list[str] = []  # subfolders that could not be listed this time
     for folder in catalog.folders():
         online = folder.path.is_dir()
         if online != folder.online:
@@ -55,7 +56,7 @@ def scan(catalog: Catalog, on_file: Callable[[int], None] | None = None) -> Scan
             report.offline.append(folder.path)
             continue
         known.update(catalog.photos_in(folder.id))
-        for entry in _walk(folder):
+        for entry in _walk(folder, unlisted):
             seen[entry.path] = entry
             if on_file:
                 on_file(len(seen))
@@ -72,7 +73,7 @@ def scan(catalog: Catalog, on_file: Callable[[int], None] | None = None) -> Scan
             report.unchanged += 1
     vanished: dict[str, list[Photo]] = {}
     for path, photo in known.items():
-        if path not in seen:
+        if path not in seen and not _under_any(path, unlisted):
             vanished.setdefault(photo.fingerprint or f"failed:{photo.id}", []).append(photo)
     # Files are read before the transaction, so the catalog is locked only for the writes.
     prints = {entry.path: _fingerprint_or_reason(entry) for entry in fresh + [seen[photo.path] for photo in changed]}
@@ -120,8 +121,14 @@ def _fingerprint_or_reason(entry: _Seen) -> tuple[str | None, str | None]:
         return None, str(error)
 
 
-def _walk(folder: Folder) -> Iterator[_Seen]:
-    """Image files under the folder, hidden files and folders left out, links reported not followed."""
+def _under_any(path: str, folders: list[str]) -> bool:
+    return any(path.startswith(folder + os.sep) for folder in folders)
+
+
+def _walk(folder: Folder, unlisted: list[str]) -> Iterator[_Seen]:
+    """Image files under the folder, hidden files and folders left out, links reported not followed.
+
+    Subfolders that cannot be listed are appended to `unlisted`."""
     root = folder.path
     pending = [str(root)]
     while pending:
@@ -130,7 +137,8 @@ def _walk(folder: Folder) -> Iterator[_Seen]:
             with os.scandir(directory) as entries:
                 listing = list(entries)
         except OSError:
-            continue  # an unreadable subfolder: its files stay as they were until it can be read
+            unlisted.append(directory)  # its photos stay as they were until it can be read again
+            continue
         for entry in listing:
             name = entry.name
             if is_ignored_name(name):
