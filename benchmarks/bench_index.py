@@ -29,7 +29,7 @@ from PIL import Image, ImageOps
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import photosort.clip as clip  # noqa: E402
-from photosort.clip.load import cpu_has_fast_bfloat16  # noqa: E402
+from photosort.clip.loader import cpu_has_fast_bfloat16  # noqa: E402
 from photosort.clip.preprocess import MEAN, STD  # noqa: E402
 from photosort.core.decode import decode  # noqa: E402
 from photosort.core.names import is_image_name  # noqa: E402

@@ -10,6 +10,7 @@ from typing import NoReturn
 
 from . import __version__
 from .library_commands import add_commands as add_library_commands
+from .organize_commands import add_commands as add_organize_commands
 from .progress import ProgressLine
 
 
@@ -104,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "else the user data folder")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_library_commands(commands)
+    add_organize_commands(commands)
 
     models = commands.add_parser("models", help="list, download or import CLIP checkpoints")
     model_commands = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)

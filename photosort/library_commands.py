@@ -25,11 +25,18 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     index.add_argument("--batch-size", type=_positive, default=32, metavar="N")
     index.set_defaults(run=run_index)
 
-    search = commands.add_parser("search", help="find photos by text, by an example image, or both")
+    search = commands.add_parser(
+        "search", help="find photos by text, by an example image, or both",
+        description="QUERY: words (beach sunset); -word or -\"words\" to avoid; +photo.jpg for photos like it; "
+                    "2:\"at night\" to weigh a term; filters folder:NAME tag:LABEL after:YYYY-MM-DD "
+                    "before:YYYY-MM-DD.")
     search.add_argument("query", nargs="?", default=None)
     search.add_argument("--image", metavar="FILE", help="find photos like this one")
-    search.add_argument("-k", type=_positive, default=20, metavar="N", help="how many results (default 20)")
-    search.add_argument("--json", action="store_true", help='print [{"path": ..., "score": ...}, ...]')
+    search.add_argument("-k", type=_positive, default=20, metavar="N", help="how many results at most (default 20)")
+    search.add_argument("--all", action="store_true",
+                        help="also show results no better than the query scores on unrelated photos")
+    search.add_argument("--json", action="store_true",
+                        help='print [{"path": ..., "score": ..., "relevant": true|false}, ...]')
     search.set_defaults(run=run_search)
 
     status = commands.add_parser("status", help="what the library holds")
@@ -137,11 +144,18 @@ def run_search(args: argparse.Namespace) -> int:
             raise LibraryError("this library is empty: run `photosort index PATH` first")
         encoder = load_encoder(model)
         results = library.search(encoder, args.query, args.image, args.k)
+    shown = results if args.all else [result for result in results if result.relevant]
     if args.json:
-        print(json.dumps([{"path": result.path, "score": round(result.score, 4)} for result in results]))
-    else:
-        for result in results:
-            print(f"{result.score:.3f}  {result.path}")
+        print(json.dumps([{"path": result.path, "score": round(result.score, 4), "relevant": result.relevant}
+                          for result in shown]))
+        return 0
+    for result in shown:
+        print(f"{result.score:.3f}  {result.path}" + ("" if result.relevant else "  (weak)"))
+    hidden = len(results) - len(shown)
+    if hidden and not shown:
+        print(f"no photo stands out for this query; {hidden} weak matches hidden (--all shows them)", file=sys.stderr)
+    elif hidden:
+        print(f"{hidden} weaker matches hidden (--all shows them)", file=sys.stderr)
     return 0
 
 

@@ -33,8 +33,9 @@ def status(library: Path, *extra: str) -> dict:
     return json.loads(result.stdout)
 
 
-def search(library: Path, query: str, k: int = 5) -> list[dict]:
-    result = run(library, "search", query, "-k", str(k), "--json")
+def search(library: Path, query: str, k: int = 5, *extra: str) -> list[dict]:
+    """The k nearest photos, weak matches included (`--all`) unless `extra` says otherwise."""
+    result = run(library, "search", query, "-k", str(k), "--json", *(extra or ("--all",)))
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -59,3 +60,33 @@ def png_bomb(path: Path, side: int = 100_000) -> None:
     header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
                      + chunk(b"IEND", b""))
+
+
+def tiny_world(folder: Path, per_kind: int = 3, seed: int = 5) -> list[Path]:
+    """Photos of the tiny model's world, named colour-shape-N.jpg: every colour and shape, counts and
+    backgrounds at random. The name is the right answer."""
+    import random
+
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for colour in shapes.COLOURS:
+        for shape in shapes.SHAPES:
+            for number in range(per_kind):
+                scene = shapes.Scene(colour, shape, rng.choice(shapes.COUNTS),
+                                     shapes.background_for(rng, colour, shapes.TRAINING))
+                path = folder / f"{colour}-{shape}-{number}.jpg"
+                shapes.render(scene, rng).convert("RGB").save(path, quality=90)
+                written.append(path)
+    return written
+
+
+def kind_of(path: str) -> tuple[str, str]:
+    """(colour, shape) of a tiny-world photo, from its name; ("", name) for any other photo."""
+    parts = Path(path).stem.split("-")
+    return (parts[0], parts[1]) if len(parts) == 3 else ("", Path(path).stem)
+
+
+def index_folders(library: Path, *folders: Path) -> None:
+    result = run(library, "index", *map(str, folders), "--model", str(TINY_MODEL))
+    assert result.returncode == 0, result.stderr

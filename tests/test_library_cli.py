@@ -54,11 +54,11 @@ def test_index_then_search_by_text_and_by_example(tmp_path, album):
         assert Path(hits[0]["path"]).stem == f"{colour}-{shape}"
         assert hits[0]["score"] >= hits[1]["score"] >= hits[2]["score"]
 
-    by_example = run(library, "search", "--image", str(album / "red-circle.jpg"), "-k", "2", "--json")
+    by_example = run(library, "search", "--image", str(album / "red-circle.jpg"), "-k", "2", "--json", "--all")
     assert by_example.returncode == 0, by_example.stderr
     assert Path(json.loads(by_example.stdout)[0]["path"]).name == "red-circle.jpg"
     # Text and example together: the example's own photo still ranks first for a matching text.
-    both = run(library, "search", "a red circle", "--image", str(album / "red-circle.jpg"), "--json")
+    both = run(library, "search", "a red circle", "--image", str(album / "red-circle.jpg"), "--json", "--all")
     assert Path(json.loads(both.stdout)[0]["path"]).name == "red-circle.jpg"
 
 

@@ -71,5 +71,5 @@ def test_kill_during_indexing_then_resume_indexes_every_photo_once(tmp_path):
     assert f"({240 - before['indexed']} encoded now" in resumed.stderr
     after = status(library)
     assert after["photos"] == 240 and after["indexed"] == 240 and after["failed"] == 0
-    hits = json.loads(run(library, "search", "a photo of a red circle", "-k", "240", "--json").stdout)
+    hits = json.loads(run(library, "search", "a photo of a red circle", "-k", "240", "--json", "--all").stdout)
     assert len(hits) == 240 and len({hit["path"] for hit in hits}) == 240

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .load import cpu_has_fast_bfloat16, load
+from .loader import cpu_has_fast_bfloat16, load
 from .model import CLIP
 from .tokenizer import tokenize
 

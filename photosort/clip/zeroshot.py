@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 
-from ..paths import resources_dir
+from ..templates import load_templates
 from .model import CLIP
 from .tokenizer import tokenize
-
-TEMPLATES_DIR = "prompt_templates"
-PLACEHOLDER = "{}"
-
-
-@functools.lru_cache(maxsize=None)
-def load_templates(name: str = "imagenet") -> tuple[str, ...]:
-    """Prompt templates from `resources/prompt_templates/<name>.txt`, one a line, `{}` standing for the label.
-
-    "imagenet" holds the 80 templates of openai/CLIP's ImageNet prompt-engineering notebook.
-    """
-    path = resources_dir() / TEMPLATES_DIR / f"{name}.txt"
-    templates = tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
-    bad = [template for template in templates if template.count(PLACEHOLDER) != 1]
-    if bad:
-        raise ValueError(f"{path}: each template needs exactly one {PLACEHOLDER}: {bad[:3]}")
-    return templates
 
 
 @torch.inference_mode()

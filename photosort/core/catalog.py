@@ -52,6 +52,34 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (model, fingerprint)
     ) WITHOUT ROWID;
     """,
+    # Perceptual signatures (duplicates), and labels with their examples and the tags they put on photos.
+    """
+    CREATE TABLE signatures (fingerprint TEXT PRIMARY KEY, signature BLOB NOT NULL, face BLOB NOT NULL)
+        WITHOUT ROWID;
+    CREATE TABLE labels (name TEXT PRIMARY KEY, prompts TEXT NOT NULL, added REAL NOT NULL);
+    CREATE TABLE label_examples (
+        label TEXT NOT NULL REFERENCES labels(name) ON DELETE CASCADE ON UPDATE CASCADE,
+        fingerprint TEXT NOT NULL,
+        verdict INTEGER NOT NULL,
+        PRIMARY KEY (label, fingerprint)
+    ) WITHOUT ROWID;
+    CREATE TABLE label_decisions (
+        label TEXT NOT NULL REFERENCES labels(name) ON DELETE CASCADE ON UPDATE CASCADE,
+        model TEXT NOT NULL,
+        prompt_vector BLOB NOT NULL,
+        direction BLOB NOT NULL,
+        threshold REAL NOT NULL,
+        PRIMARY KEY (label, model)
+    ) WITHOUT ROWID;
+    CREATE TABLE tags (
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        label TEXT NOT NULL REFERENCES labels(name) ON DELETE CASCADE ON UPDATE CASCADE,
+        score REAL,
+        source TEXT NOT NULL,
+        PRIMARY KEY (photo_id, label)
+    ) WITHOUT ROWID;
+    CREATE INDEX tags_by_label ON tags(label);
+    """,
 )
 
 
@@ -103,6 +131,7 @@ class Catalog(Protocol):
     def delete_photos(self, ids: Iterable[int]) -> None: ...
     def set_decoded(self, photo_id: int, width: int, height: int, taken: float) -> None: ...
     def set_failed(self, photo_id: int, reason: str) -> None: ...
+    def readable_photos(self) -> list[Photo]: ...
     def failures(self) -> list[Photo]: ...
     def pending(self, model: str) -> list[Photo]: ...
     def counts(self, model: str) -> Counts: ...
@@ -231,6 +260,14 @@ class SqliteCatalog:
 
     def set_failed(self, photo_id: int, reason: str) -> None:
         self.db.execute("UPDATE photos SET state = ?, failure = ? WHERE id = ?", (FAILED, reason, photo_id))
+
+    def readable_photos(self) -> list[Photo]:
+        """Photos read without error in folders that are online now."""
+        rows = self.db.execute(
+            f"SELECT {', '.join('p.' + column for column in self._COLUMNS.split(', '))} FROM photos p "
+            "JOIN folders f ON f.id = p.folder_id WHERE p.state = ? AND f.online = 1 AND p.width IS NOT NULL "
+            "ORDER BY p.path", (OK,))
+        return [Photo(*row) for row in rows]
 
     def failures(self) -> list[Photo]:
         rows = self.db.execute(f"SELECT {self._COLUMNS} FROM photos WHERE state = ? ORDER BY path", (FAILED,))

@@ -21,6 +21,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..clip.preprocess import normalize, resize_and_crop
 from .errors import PhotoError
+from .likeness import Face, face, signature
 
 pillow_heif.register_heif_opener()
 
@@ -68,6 +69,8 @@ class Decoded:
     width: int  # as displayed, after EXIF orientation
     height: int
     taken: float  # capture time (EXIF) as a timestamp, else the file's mtime
+    signature: np.ndarray  # [63] perceptual signature of the full frame (duplicates)
+    face: Face  # what the duplicate check compares
 
 
 def decode(path: str | os.PathLike, resolution: int, mtime: float) -> Decoded:
@@ -102,12 +105,12 @@ def decode(path: str | os.PathLike, resolution: int, mtime: float) -> Decoded:
     if picture.width == 0 or picture.height == 0:
         raise PhotoError("image has no pixels")
     pixels = normalize(np.asarray(resize_and_crop(picture, resolution).convert("RGB")))  # [3, R, R]
-    return Decoded(pixels, _thumbnail(picture), width, height, taken)
-
-
-def _thumbnail(picture: Image.Image) -> bytes:
     small = picture.copy()
     small.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))  # Pillow's default: a box reduction, then bicubic
+    return Decoded(pixels, _thumbnail(small), width, height, taken, signature(small), face(small))
+
+
+def _thumbnail(small: Image.Image) -> bytes:
     if small.mode in ("RGBA", "LA", "P", "PA"):
         # Transparency shows as white, as in a file browser, rather than as black.
         small = small.convert("RGBA")

@@ -165,13 +165,18 @@ class VectorIndex:
 
     # Queries
 
-    def search(self, vector: np.ndarray, k: int) -> list[Hit]:
-        """The k nearest photos to a unit vector, best first."""
-        k = min(k, len(self._live))
+    def search(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[Hit]:
+        """The k nearest photos to a unit vector, best first; only among `allowed` ids when given."""
+        k = min(k, len(self._live) if allowed is None else len(allowed))
         if k <= 0:
             return []
         self._graph.set_ef(max(SEARCH_EFFORT, k))
-        labels, distances = self._graph.knn_query(np.asarray(vector, np.float32).reshape(1, -1), k=k)
+        permitted = None
+        if allowed is not None:
+            allowed_set = set(np.asarray(allowed, np.int64).tolist())
+            permitted = allowed_set.__contains__
+        labels, distances = self._graph.knn_query(np.asarray(vector, np.float32).reshape(1, -1), k=k,
+                                                  filter=permitted)
         return [Hit(int(label), 1.0 - float(distance)) for label, distance in zip(labels[0], distances[0],
                                                                                    strict=True)]
 

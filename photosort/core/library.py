@@ -11,24 +11,37 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageOps
 
 from ..paths import user_data_dir
+from ..templates import expand, is_short_query, templates_for
+from . import resolve
 from .catalog import Counts, Folder, Photo, SqliteCatalog
-from .decode import decode, fingerprint
+from .decode import THUMBNAIL_SIZE, decode, fingerprint, thumbnail_path
+from .dupes import Cluster, DuplicateFinder
 from .errors import LibraryError, PhotoError
 from .index import VectorIndex
+from .labels import ACCEPT, LabelBook
+from .likeness import DETAIL_SIDE, Face, face, signature
 from .pipeline import Controls, IndexRun, PictureEncoder, Progress, run_pipeline
+from .query import Query, Term, parse
+from .relevance import Background, background, sample_ids
 from .scan import ScanReport, scan
 from .vectors import SqliteVectorStore
 
 LIBRARY_VARIABLE = "PHOTOSORT_LIBRARY"
 CATALOG_FILE = "catalog.sqlite"
 MODEL_KEY = "model"
+TEXT_CACHE_SIZE = 512  # query texts whose vectors are kept while the app runs
+# A filtered search scores the photos that pass the filters directly (exact) when they are at most this many;
+# beyond, the index is searched with the filter.
+EXACT_FILTER_LIMIT = 50_000
 
 
 def default_library_dir() -> Path:
@@ -41,6 +54,7 @@ class SearchResult:
     id: int
     path: str
     score: float
+    relevant: bool = True  # stands out from what the query scores on unrelated photos
 
 
 @dataclass
@@ -64,8 +78,11 @@ class Library:
             raise LibraryError(f"the library {self.folder} is a file, not a folder")
         self.catalog = SqliteCatalog(self.folder / CATALOG_FILE)
         self.vectors = SqliteVectorStore(self.catalog.db)
+        self.labels = LabelBook(self.catalog.db, self.vectors)
         self._index: VectorIndex | None = None
         self.index_state = ""  # what opening the index did: loaded, updated, rebuilt (why)
+        self._texts: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._sample: tuple[int, np.ndarray] | None = None  # (catalog state, vectors) for relevance
 
     def close(self) -> None:
         self._save_index()
@@ -134,6 +151,8 @@ class Library:
                 self.index(vectors.shape[1])
             else:
                 self._index.add(ids, vectors)
+            with self.catalog.transaction():
+                self.labels.tag_new(model, ids, vectors)
 
         try:
             return run_pipeline(photos, encoder, self.catalog, self.vectors, model, self.thumbnails,
@@ -172,26 +191,96 @@ class Library:
 
     def search(self, encoder: TextImageEncoder, text: str | None = None, image: os.PathLike | str | None = None,
                k: int = 20) -> list[SearchResult]:
-        """Photos nearest a text, an example image, or both (their unit vectors averaged), best first."""
-        query = self.query_vector(encoder, text, image)
+        """The k photos nearest a query (see photosort.core.query) and/or an example image, best first, each
+        marked relevant or not against what the query scores on the rest of the library."""
+        query = parse(text) if text else Query()
+        if image is not None:
+            query.terms.append(Term(1.0, image=str(image)))
+        if not query.terms:
+            raise LibraryError("give a text, an image, or both to search for")
+        vector = self.query_vector(encoder, query)
         index = self.index()
         if index is None:
             return []
-        hits = index.search(query, k)
-        photos = self.catalog.photos_by_id(hit.id for hit in hits)
-        return [SearchResult(hit.id, photos[hit.id].path, hit.score) for hit in hits if hit.id in photos]
+        if query.filtered:
+            hits = self._filtered_hits(index, vector, query, k)
+        else:
+            hits = [(hit.id, hit.score) for hit in index.search(vector, k)]
+        cutoff = self.background(vector).relevance_cutoff(max((score for _, score in hits), default=1.0))
+        photos = self.catalog.photos_by_id(photo_id for photo_id, _ in hits)
+        return [SearchResult(photo_id, photos[photo_id].path, score, score >= cutoff)
+                for photo_id, score in hits if photo_id in photos]
 
-    def query_vector(self, encoder: TextImageEncoder, text: str | None, image: os.PathLike | str | None
-                     ) -> np.ndarray:
-        parts = []
-        if text:
-            parts.append(encoder.encode_texts([text])[0])
-        if image is not None:
-            parts.append(self._image_vector(encoder, Path(image)))
-        if not parts:
-            raise LibraryError("give a text, an image, or both to search for")
-        query = np.sum(parts, axis=0)
-        return query / max(float(np.linalg.norm(query)), 1e-12)
+    def background(self, vector: np.ndarray) -> Background:
+        """What a query vector scores on a fixed sample of the library: the level of unrelated photos."""
+        state = self.catalog.change_count
+        if self._sample is None or self._sample[0] != state:
+            model = self._require_model()
+            wanted = sample_ids(self.vectors.searchable_ids(model))
+            self._sample = (state, self.vectors.photo_vectors(model, wanted.tolist())[1])
+        sample = self._sample[1]
+        return background(sample @ vector if len(sample) else np.zeros(0))
+
+    def _filtered_hits(self, index: VectorIndex, vector: np.ndarray, query: Query, k: int
+                       ) -> list[tuple[int, float]]:
+        allowed = np.intersect1d(self._filter_ids(query), index.ids)
+        if len(allowed) == 0:
+            return []
+        if len(allowed) <= EXACT_FILTER_LIMIT:
+            ids, vectors = self.vectors.photo_vectors(self._require_model(), allowed.tolist())
+            scores = vectors @ vector
+            best = np.argsort(-scores)[:k]
+            return [(int(ids[row]), float(scores[row])) for row in best]
+        return [(hit.id, hit.score) for hit in index.search(vector, k, allowed=allowed)]
+
+    def _filter_ids(self, query: Query) -> np.ndarray:
+        """Ids of the photos that pass the query's filters (folder, tag, dates)."""
+        clauses, values = [], []
+        for folder in query.folders:
+            place = Path(folder).expanduser()
+            if place.is_absolute() or place.is_dir():
+                clauses.append("p.path LIKE ? ESCAPE '\\'")
+                values.append(_like_escape(str(place.resolve()).rstrip(os.sep) + os.sep) + "%")
+            else:  # a folder's name, or the end of its path, anywhere in the library
+                clauses.append("(? || lower(p.path)) LIKE ? ESCAPE '\\'")
+                values += [os.sep, "%" + _like_escape(os.sep + folder.strip(os.sep).lower() + os.sep) + "%"]
+        for label in query.tags:
+            clauses.append("EXISTS (SELECT 1 FROM tags t WHERE t.photo_id = p.id AND t.label = ? COLLATE NOCASE)")
+            values.append(label)
+        if query.after is not None:
+            clauses.append("p.taken >= ?")
+            values.append(query.after)
+        if query.before is not None:
+            clauses.append("p.taken < ?")
+            values.append(query.before)
+        rows = self.catalog.db.execute(f"SELECT p.id FROM photos p WHERE {' AND '.join(clauses)}", values).fetchall()
+        return np.unique(np.fromiter((row[0] for row in rows), np.int64, len(rows)))
+
+    def query_vector(self, encoder: TextImageEncoder, query: Query) -> np.ndarray:
+        """The weighted sum of the terms' unit vectors (avoided terms subtract), as a unit vector."""
+        total = np.zeros(encoder.dim, np.float32)
+        for term in query.terms:
+            part = self.text_vector(encoder, term.text) if term.text is not None else \
+                self._image_vector(encoder, Path(term.image).expanduser())
+            total += term.weight * part
+        norm = float(np.linalg.norm(total))
+        if norm < 1e-6:
+            raise LibraryError("the query's terms cancel each other out")
+        return total / norm
+
+    def text_vector(self, encoder: TextImageEncoder, text: str) -> np.ndarray:
+        """A query text's unit vector, encoded once while the library is open. A short text is read through
+        the model's template ensemble ("dog" as "a photo of dog.", ...), averaged."""
+        key = (self._require_model(), text)
+        if key in self._texts:
+            self._texts.move_to_end(key)
+            return self._texts[key]
+        prompts = expand(text, templates_for(key[0])) if is_short_query(text) else [text]
+        vector = _unit(encoder.encode_texts(prompts).mean(axis=0))
+        self._texts[key] = vector
+        if len(self._texts) > TEXT_CACHE_SIZE:
+            self._texts.popitem(last=False)
+        return vector
 
     def _image_vector(self, encoder: TextImageEncoder, path: Path) -> np.ndarray:
         """A library photo's stored vector when the example is one (same content), else a fresh encoding."""
@@ -201,11 +290,144 @@ class Library:
             print_ = fingerprint(path, stat.st_size)
             stored = self.vectors.vector_for_content(model, print_)
             if stored is not None:
-                return stored / max(float(np.linalg.norm(stored)), 1e-12)
+                return _unit(stored)
             decoded = decode(path, encoder.resolution, stat.st_mtime)
         except (OSError, PhotoError) as error:
             raise LibraryError(f"cannot read the example image {path}: {error}") from error
         return encoder.encode_pictures(decoded.pixels[None])[0]
+
+    # Labels and tags
+
+    def set_labels(self, labels: dict[str, list[str]]) -> None:
+        with self.catalog.transaction():
+            for name, prompts in labels.items():
+                self.labels.set_label(name, prompts or [name])
+
+    def remove_label(self, name: str) -> None:
+        with self.catalog.transaction():
+            if not self.labels.remove_label(name):
+                raise LibraryError(f"there is no label {name!r} (labels: {', '.join(self.labels.labels()) or 'none'})")
+
+    def needs_encoder_for_labels(self) -> bool:
+        return bool(self.model and self.labels.undecided(self.model))
+
+    def retag(self, encoder: TextImageEncoder | None = None, labels: list[str] | None = None) -> dict[str, int]:
+        """Decide every label (or `labels`) again and re-tag all photos; labels never encoded for the model
+        need `encoder`. Returns how many photos each label is on."""
+        model = self._require_model()
+        prompt_vectors = {}
+        undecided = self.labels.undecided(model)
+        if undecided:
+            if encoder is None:
+                raise LibraryError(f"the labels {', '.join(undecided)} need the model to read their prompts")
+            known = self.labels.labels()
+            prompt_vectors = {name: self.prompt_vector(encoder, known[name]) for name in undecided}
+        with self.catalog.transaction():
+            return self.labels.decide_and_tag(model, prompt_vectors, labels)
+
+    def prompt_vector(self, encoder: TextImageEncoder, prompts: list[str]) -> np.ndarray:
+        """A label's prompts, each through the template ensemble, averaged as unit vectors."""
+        templates = templates_for(self._require_model())
+        vectors = [encoder.encode_texts(expand(prompt, templates)).mean(axis=0) for prompt in prompts]
+        return _unit(np.mean([_unit(vector) for vector in vectors], axis=0)).astype(np.float32)
+
+    def judge(self, label: str, paths: Sequence[os.PathLike | str], verdict: int) -> list[str]:
+        """The user accepts (or rejects) photos for a label; the label is decided again from them at once.
+        Returns the paths that are not photos of the library."""
+        if label not in self.labels.labels():
+            raise LibraryError(f"there is no label {label!r}: add it with `photosort tag --label {label}`")
+        found, unknown = {}, []
+        for path in paths:
+            resolved = str(Path(path).expanduser().resolve())
+            row = self.catalog.db.execute("SELECT id, fingerprint FROM photos WHERE path = ? AND state = 'ok'",
+                                          (resolved,)).fetchone()
+            if row is None or row[1] is None:
+                unknown.append(str(path))
+            else:
+                found[row[0]] = row[1]
+        with self.catalog.transaction():
+            self.labels.add_examples(label, found, verdict)
+            if self.model and not self.labels.undecided(self.model):
+                self.labels.decide_and_tag(self.model, {}, [label])
+        return unknown
+
+    def accept(self, label: str, paths: Sequence[os.PathLike | str]) -> list[str]:
+        return self.judge(label, paths, ACCEPT)
+
+    def tagged_photos(self) -> dict[str, list[str]]:
+        """Every indexed photo's labels, by path (an empty list for a photo with none)."""
+        ids = self.vectors.searchable_ids(self._require_model())
+        photos = self.catalog.photos_by_id(ids.tolist())
+        tags = self.labels.tags_of(photos)
+        return {photos[photo_id].path: tags.get(photo_id, []) for photo_id in sorted(photos,
+                                                                                   key=lambda i: photos[i].path)}
+
+    # Duplicates
+
+    def duplicates(self, reference: Sequence[Path] = (),
+                   on_progress: Callable[[str, int, int], None] | None = None) -> list[Cluster]:
+        """Clusters of exact, near and similar duplicates among the readable photos of online folders."""
+        photos = self.catalog.readable_photos()
+        signatures = self._signatures(photos)
+        model = self.model
+
+        def vectors(ids: list[int]) -> dict[int, np.ndarray]:
+            if not model:
+                return {}
+            found_ids, found = self.vectors.photo_vectors(model, ids)
+            return dict(zip(found_ids.tolist(), found, strict=True))
+
+        if on_progress:
+            on_progress("reading the library", 1, 1)
+        finder = DuplicateFinder(photos, signatures, self.vectors.faces, vectors, detail=self._detailed_face,
+                                 reference=reference, on_progress=on_progress)
+        return finder.clusters()
+
+    def _detailed_face(self, photo: Photo) -> Face | None:
+        """A photo's face in detail, from its thumbnail (or the photo when the thumbnail is gone)."""
+        for source in (thumbnail_path(self.thumbnails, photo.fingerprint), Path(photo.path)):
+            try:
+                with Image.open(source) as image:
+                    if image.format == "JPEG":
+                        image.draft("RGB", (THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+                    picture = ImageOps.exif_transpose(image)
+                    picture.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+                    return face(picture, DETAIL_SIDE)
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+                continue
+        return None
+
+    def _signatures(self, photos: list[Photo]) -> dict[str, np.ndarray]:
+        """Stored signatures, with those of photos whose signature and face are missing made from their
+        thumbnails (or the photos)."""
+        known = self.vectors.signatures()
+        missing = {photo.fingerprint: photo for photo in photos if photo.fingerprint not in known}
+        made = []
+        for print_, photo in missing.items():
+            for source in (thumbnail_path(self.thumbnails, print_), Path(photo.path)):
+                try:
+                    with Image.open(source) as image:
+                        image.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+                        made.append((print_, signature(image), face(image)))
+                    break
+                except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+                    continue
+        if made:
+            with self.catalog.transaction():
+                self.vectors.put_signatures(made)
+            known.update((print_, value) for print_, value, _ in made)
+        return known
+
+    def trash_duplicates(self, steps: list[resolve.Step]) -> resolve.Outcome:
+        """Move the planned photos to the system trash; the keepers take on their tags; the catalog forgets
+        them at once."""
+        outcome = resolve.carry_out(steps)
+        with self.catalog.transaction():
+            for step in outcome.moved:
+                self.labels.inherit(step.keep.id, [step.photo.id])
+            self.catalog.delete_photos(step.photo.id for step in outcome.moved)
+        self._sync_index()
+        return outcome
 
     # Status
 
@@ -220,6 +442,14 @@ class Library:
         if not model:
             raise LibraryError("this library has no model yet: run `photosort index PATH` first")
         return model
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return vector / max(float(np.linalg.norm(vector)), 1e-12)
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _slug(model: str) -> str:

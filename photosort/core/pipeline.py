@@ -104,6 +104,8 @@ def run_pipeline(photos: list[Photo], encoder: PictureEncoder, catalog: Catalog,
                 if features is not None:
                     vectors.put(model, [(photo.fingerprint, vector) for (photo, _), vector in zip(good, features,
                                                                                                   strict=True)])
+                    vectors.put_signatures([(photo.fingerprint, result.signature, result.face)
+                                            for photo, result in good])
                 for photo, result in batch:
                     if isinstance(result, Decoded):
                         catalog.set_decoded(photo.id, result.width, result.height, result.taken)

@@ -1,0 +1,577 @@
+"""Duplicate clusters in three tiers, each with a suggested photo to keep.
+
+* exact: the same bytes (same fingerprint, then the whole file hashed), or the same decoded pixels.
+* near: the same photograph re-encoded, resized, lightly cropped, brightened or converted: perceptual
+  signatures propose candidates, `likeness.compare` confirms them. No semantic model is involved.
+* similar: different shots of one moment (bursts, near-identical frames): close CLIP vectors with the same
+  composition; pictures that align closely without being the same photograph; or shots one camera took
+  within two seconds (their EXIF capture times). Shots whose cameras wrote different capture times are
+  never near duplicates, however alike they look.
+
+Clusters grow by complete linkage: two groups merge only when every photo of one is linked to every photo of
+the other, so a chain a~b~c never puts a and c together when they are unrelated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from .catalog import Photo
+from .decode import DATE_TIME_ORIGINAL, EXIF_IFD
+from .likeness import NEAR_MAX_REGION_ERROR, NEAR_MIN_CORRELATION, NOT_ALIKE, Face, Likeness, compare_many
+
+EXACT, NEAR, SIMILAR = "exact", "near", "similar"
+KINDS = (EXACT, NEAR, SIMILAR)
+
+NEIGHBOURS = 6  # candidates looked at per photo for similar shots
+NEAR_NEIGHBOURS = 3  # and for near copies (a photograph's copies sit closest; linkage checks the rest)
+CHECK_CHUNK = 8192  # candidate pairs handed to the pixel check at a time (between progress reports)
+# Signature cosine for a near-duplicate candidate: copies cropped by 5% went down to 0.59 on textures (brick,
+# gravel); distinct photos have a median near 0. The pixel check decides, so this only bounds its work.
+NEAR_CANDIDATE = 0.5
+# Above this many photos, the signatures' nearest neighbours come from an HNSW graph instead of an exact
+# all-pairs product (20,000 photos took 7 s exactly, most of it picking each row's nearest).
+EXACT_NEIGHBOURS_LIMIT = 5_000
+SIGNATURE_GRAPH_LINKS, SIGNATURE_GRAPH_EFFORT = 8, 40  # near copies sit very close: a light graph finds them
+# CLIP cosine between shots of one moment. Models that know photographs put burst frames above ~0.9.
+SIMILAR_COSINE = 0.9
+# The same composition: burst frames' signatures stay above this, unrelated photos rarely reach it.
+SIMILAR_COMPOSITION = 0.6
+# Aligned pictures this correlated, though not the same photograph, are near-identical frames.
+SIMILAR_CORRELATION = 0.75
+# One camera's shots this close in time are one moment: a burst, or a few quick frames of one scene.
+BURST_SECONDS = 2.0
+# Within a near cluster, every pair must pass the check with this much slack on the worst region (distinct
+# photos sat above 1.4 on real photographs, three times the limit).
+LINK_SLACK = 1.6
+LINK_BATCH = 32  # cross pairs checked at a time when two groups might merge: one batch, or an early no
+# A close call (worst region under 1.6 times the limit, pictures still correlated) gets a second look: the
+# other way round (the alignment resamples one picture onto the other) and from the thumbnails, whose detail
+# the stored 64-pixel faces lack (brick walls and star fields cropped by 3% needed it).
+SECOND_LOOK_BELOW = 1.6
+SECOND_LOOK_CORRELATION = 0.8
+HASH_BLOCK = 1 << 20  # bytes read at a time when a whole file is hashed
+PAIR_BLOCK = 512  # rows of the similarity matrix computed at a time (512 x 100,000 floats: 200 MB)
+
+RAW_SUFFIXES = frozenset({".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf", ".pef", ".srw"})
+HIGH_EFFICIENCY_SUFFIXES = frozenset({".heic", ".heif", ".avif"})
+LOSSLESS_SUFFIXES = frozenset({".png", ".tif", ".tiff"})
+SUB_SECOND_ORIGINAL, MAKE, MODEL = 0x9291, 0x010F, 0x0110
+
+
+@dataclass
+class Cluster:
+    kind: str
+    keep: Photo
+    members: list[Photo]  # keep included, best first
+    reason: str
+
+
+
+
+class DuplicateFinder:
+    """The clusters among `photos` (readable ones with a fingerprint).
+
+    `signatures` maps fingerprints to perceptual signatures; `faces(fingerprints)` returns those photos'
+    faces, `vectors(ids)` their CLIP vectors (both read only for candidates); `detail(photo)` makes a detailed
+    face for a second look. Photos under a `reference` folder are preferred as keepers.
+    """
+
+    def __init__(self, photos: Iterable[Photo], signatures: dict[str, np.ndarray],
+                 faces: Callable[[list[str]], dict[str, Face]],
+                 vectors: Callable[[list[int]], dict[int, np.ndarray]] = lambda ids: {}, *,
+                 detail: Callable[[Photo], Face | None] = lambda photo: None, reference: Sequence[Path] = (),
+                 on_progress: Callable[[str, int, int], None] | None = None):
+        self.photos = [photo for photo in photos if photo.fingerprint]
+        self.signatures, self.load_vectors = signatures, vectors
+        self.vectors: dict[int, np.ndarray | None] = {}
+        self.load_faces, self.load_detail = faces, detail
+        self.faces: dict[str, Face] = {}
+        self.details: dict[int, Face | None] = {}
+        self.reference = [Path(folder) for folder in reference]
+        self.on_progress = on_progress or (lambda stage, done, total: None)
+        self._stamps: dict[int, tuple[str, float] | None] = {}
+        self._likeness: dict[tuple[int, int], Likeness] = {}
+        self._first_looks: dict[tuple[int, int], Likeness] = {}
+        self._alike: dict[tuple[int, int], float] = {}  # look-alike photos (ids) and their signature cosine
+        self._copies: dict[int, list[Photo]] = {}  # a similar-tier unit's keeper id -> the photos it stands for
+        self._richness: dict[int, int] = {}
+
+    def clusters(self) -> list[Cluster]:
+        groups = self._same_bytes()
+        self.on_progress("comparing bytes", 1, 1)
+        near, frames = self._look_alike(groups)
+        groups, near, frames = self._same_pixels(groups, near, frames)
+        keepers = [self._best(group) for group in groups]  # a group is compared through its best copy
+
+        def one_photograph(first: list[int], second: list[int]) -> bool:
+            """May two groups merge? Every cross pair is a confirmed pair, or one that misses by little: two
+            copies cropped from opposite sides differ more from each other than each from the original;
+            distinct photos and burst frames stay far above the slack."""
+            unknown = []
+            for a, b in ((a, b) for a in first for b in second):
+                if (min(a, b), max(a, b)) in near:
+                    continue
+                if self._composition(keepers[a], keepers[b]) < NEAR_CANDIDATE or \
+                        self._different_shots(keepers[a], keepers[b]):
+                    return False  # copies of one photograph have close signatures, and one capture time
+                unknown.append((keepers[a], keepers[b]))
+            for start in range(0, len(unknown), LINK_BATCH):  # batches, stopping at the first failure
+                chunk = unknown[start:start + LINK_BATCH]
+                self._compare_all(chunk)
+                if not all(likeness.correlation >= NEAR_MIN_CORRELATION
+                           and likeness.region_error <= LINK_SLACK * NEAR_MAX_REGION_ERROR
+                           for likeness in (self._compare(a, b) for a, b in chunk)):
+                    return False
+            return True
+
+        near_clusters = _complete_linkage(sorted(near, key=near.get), one_photograph)
+        self.on_progress("grouping near duplicates", 1, 1)
+        # Each photo is in one exact-or-near cluster at most: exact copies of a photograph that also has near
+        # copies join its near cluster, so no cluster's keeper is another cluster's photo to remove.
+        found: list[Cluster] = []
+        units, unit_of = [], {}
+        for members in near_clusters:
+            photos = [photo for i in members for photo in groups[i]]
+            found.append(self._cluster(NEAR, photos, "the same photograph, re-encoded, resized, cropped or "
+                                                     "brightened"))
+            for i in members:
+                unit_of[i] = len(units)
+            units.append(found[-1].keep)
+            self._copies[units[-1].id] = photos
+        found += [self._cluster(EXACT, group, "same pixels" if len({photo.fingerprint for photo in group}) > 1
+                                else "same bytes") for i, group in enumerate(groups) if len(group) > 1
+                  and i not in unit_of]
+        for i, keeper in enumerate(keepers):
+            if i not in unit_of:
+                unit_of[i] = len(units)
+                units.append(keeper)
+                self._copies[keeper.id] = groups[i]
+        candidates = self._similar_candidates(units)
+        for a, b in frames:
+            pair = (min(unit_of[a], unit_of[b]), max(unit_of[a], unit_of[b]))
+            if pair[0] != pair[1]:
+                candidates[pair] = 1.0  # aligned frames: the strongest evidence
+        # Candidates are judged without a new pixel check (frames were found by the look-alike pass); only
+        # the few pairs complete linkage asks about get one.
+        strongest_first = sorted((pair for pair in candidates
+                                  if candidates[pair] == 1.0 or self._one_moment(units[pair[0]], units[pair[1]])),
+                                 key=lambda pair: -candidates[pair])
+        self.on_progress("finding similar shots", 1, 1)
+
+        def one_moment(first: list[int], second: list[int]) -> bool:
+            unknown = []
+            for a, b in ((units[a], units[b]) for a in first for b in second):
+                if self._one_moment(a, b):
+                    continue
+                if self._composition(a, b) < NEAR_CANDIDATE:
+                    return False  # near-identical frames have close signatures
+                unknown.append((a, b))
+            return all(all(likeness.correlation >= SIMILAR_CORRELATION
+                           for likeness in self._first_looks_of(unknown[start:start + LINK_BATCH]))
+                       for start in range(0, len(unknown), LINK_BATCH))
+
+        for members in _complete_linkage(strongest_first, one_moment):
+            found.append(self._cluster(SIMILAR, [units[i] for i in members], "shots of the same moment"))
+        self.on_progress("grouping similar shots", 1, 1)
+        return found
+
+    # Exact: bytes
+
+    def _same_bytes(self) -> list[list[Photo]]:
+        by_fingerprint: dict[str, list[Photo]] = {}
+        for photo in self.photos:
+            by_fingerprint.setdefault(photo.fingerprint, []).append(photo)
+        groups = []
+        for group in by_fingerprint.values():
+            if len(group) == 1:
+                groups.append(group)
+                continue
+            by_content: dict[str, list[Photo]] = {}
+            for photo in group:  # the fingerprint reads the ends of a file: the whole file settles it
+                content = _content_hash(photo.path)
+                if content is None:
+                    groups.append([photo])  # unreadable now: never called a duplicate
+                else:
+                    by_content.setdefault(content, []).append(photo)
+            groups.extend(by_content.values())
+        return groups
+
+    # Near: signatures propose, the pixel check confirms
+
+    def _look_alike(self, groups: list[list[Photo]]) -> tuple[dict[tuple[int, int], float], set[tuple[int, int]]]:
+        """Pairs of groups that are the same photograph (with their worst-region error), and pairs that are
+        near-identical frames of one moment."""
+        have = [i for i, group in enumerate(groups) if self.signatures.get(group[0].fingerprint) is not None]
+        near: dict[tuple[int, int], float] = {}
+        frames: set[tuple[int, int]] = set()
+        if len(have) < 2:
+            return near, frames
+        matrix = np.stack([self.signatures[groups[i][0].fingerprint] for i in have]).astype(np.float32)
+        nearest = _nearest_pairs(matrix, NEIGHBOURS, NEAR_CANDIDATE)
+        # Kept for the similar tier, which asks CLIP only about photos that look alike.
+        self._alike = {(groups[have[a]][0].id, groups[have[b]][0].id): score for (a, b), (score, _) in nearest.items()}
+        candidates = [(have[a], have[b]) for (a, b), (_, rank) in nearest.items() if rank < NEAR_NEIGHBOURS]
+        self.on_progress("finding look-alikes", 1, 1)
+        for start in range(0, len(candidates), CHECK_CHUNK):
+            chunk = candidates[start:start + CHECK_CHUNK]
+            self._compare_all([(groups[a][0], groups[b][0]) for a, b in chunk])
+            for first, second in chunk:
+                likeness = self._verify(groups[first][0], groups[second][0])
+                if likeness.same_photograph:
+                    near[(first, second)] = likeness.region_error
+                elif likeness.correlation >= SIMILAR_CORRELATION:
+                    frames.add((first, second))
+            self.on_progress("comparing look-alikes", start + len(chunk), len(candidates))
+        return near, frames
+
+    def _verify(self, a: Photo, b: Photo) -> Likeness:
+        """The pixel check; photos whose cameras stamped different capture times are different shots."""
+        likeness = self._compare(a, b)
+        if likeness.same_photograph and self._different_shots(a, b):
+            return Likeness(likeness.correlation, likeness.region_error, False)
+        return likeness
+
+    def _different_shots(self, a: Photo, b: Photo) -> bool:
+        stamp_a, stamp_b = self._stamp(a), self._stamp(b)
+        return bool(stamp_a and stamp_b and stamp_a != stamp_b)
+
+    def _compare(self, a: Photo, b: Photo) -> Likeness:
+        key = (min(a.id, b.id), max(a.id, b.id))
+        if key not in self._likeness:
+            self._compare_all([(a, b)])
+        return self._likeness[key]
+
+    def _first_looks_of(self, pairs: list[tuple[Photo, Photo]]) -> list[Likeness]:
+        """The stored faces' verdicts alone (enough to tell near-identical frames from different pictures),
+        the missing ones made in one batch."""
+        def key(a: Photo, b: Photo) -> tuple[int, int]:
+            return min(a.id, b.id), max(a.id, b.id)
+
+        todo = [(a, b) for a, b in pairs if key(a, b) not in self._likeness and key(a, b) not in self._first_looks]
+        faces = self._faces_of([photo for pair in todo for photo in pair])
+        for a, b in todo:
+            if a.fingerprint not in faces or b.fingerprint not in faces:
+                self._first_looks[key(a, b)] = NOT_ALIKE
+        todo = [(a, b) for a, b in todo if key(a, b) not in self._first_looks]
+        found = compare_many([faces[a.fingerprint] for a, _ in todo], [faces[b.fingerprint] for _, b in todo])
+        self._first_looks.update((key(a, b), likeness) for (a, b), likeness in zip(todo, found, strict=True))
+        return [self._likeness.get(key(a, b)) or self._first_looks[key(a, b)] for a, b in pairs]
+
+    def _faces_of(self, photos: list[Photo]) -> dict[str, Face]:
+        wanted = {photo.fingerprint for photo in photos if photo.fingerprint not in self.faces}
+        if wanted:
+            self.faces.update(self.load_faces(sorted(wanted)))
+        return self.faces
+
+    def _compare_all(self, pairs: list[tuple[Photo, Photo]]) -> None:
+        """The pixel check of many pairs at once, remembered. The alignment maps one picture onto the other:
+        a near miss is tried the other way round."""
+        todo = [(a, b) for a, b in pairs if (min(a.id, b.id), max(a.id, b.id)) not in self._likeness]
+        self._faces_of([photo for pair in todo for photo in pair])
+        for a, b in todo:
+            if a.fingerprint not in self.faces or b.fingerprint not in self.faces:
+                self._likeness[(min(a.id, b.id), max(a.id, b.id))] = NOT_ALIKE
+        todo = [(a, b) for a, b in todo if (min(a.id, b.id), max(a.id, b.id)) not in self._likeness]
+        if not todo:
+            return
+        found = compare_many([self.faces[a.fingerprint] for a, _ in todo], [self.faces[b.fingerprint] for _, b in todo])
+        close = [number for number, likeness in enumerate(found) if not likeness.same_photograph
+                 and likeness.region_error < SECOND_LOOK_BELOW * NEAR_MAX_REGION_ERROR
+                 and likeness.correlation >= SECOND_LOOK_CORRELATION]
+        looked = [number for number in close if self._detail(todo[number][0]) and self._detail(todo[number][1])]
+        for first, second in ((0, 1), (1, 0)):
+            again = compare_many([self._detail(todo[number][first]) for number in looked],
+                                 [self._detail(todo[number][second]) for number in looked]) if looked else []
+            for number, likeness in zip(looked, again, strict=True):
+                if not found[number].same_photograph:
+                    found[number] = min(found[number], likeness, key=lambda result: result.region_error)
+        for (a, b), likeness in zip(todo, found, strict=True):
+            self._likeness[(min(a.id, b.id), max(a.id, b.id))] = likeness
+
+    def _detail(self, photo: Photo) -> Face | None:
+        if photo.id not in self.details:
+            self.details[photo.id] = self.load_detail(photo)
+        return self.details[photo.id]
+
+    def _stamp(self, photo: Photo) -> tuple[str, float] | None:
+        if photo.id not in self._stamps:
+            self._stamps[photo.id] = _capture_stamp(photo.path)
+        return self._stamps[photo.id]
+
+    # Exact: pixels
+
+    def _same_pixels(self, groups: list[list[Photo]], near: dict[tuple[int, int], float],
+                     frames: set[tuple[int, int]]):
+        """Near pairs of equal size whose decoded pixels are equal become one group; pairs are renumbered."""
+        parent = list(range(len(groups)))
+
+        def root(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        for a, b in near:
+            first, second = groups[a][0], groups[b][0]
+            if (first.width, first.height) == (second.width, second.height) and root(a) != root(b) \
+                    and _same_pixels(first.path, second.path):
+                parent[root(b)] = root(a)
+        merged: dict[int, list[Photo]] = {}
+        for i, group in enumerate(groups):
+            merged.setdefault(root(i), []).extend(group)
+        renumber = {old: new for new, old in enumerate(merged)}
+        new_groups = list(merged.values())
+
+        def remap(pair: tuple[int, int]) -> tuple[int, int] | None:
+            a, b = renumber[root(pair[0])], renumber[root(pair[1])]
+            return None if a == b else (min(a, b), max(a, b))
+
+        new_near: dict[tuple[int, int], float] = {}
+        for pair, error in near.items():
+            if (mapped := remap(pair)) is not None:
+                new_near[mapped] = min(error, new_near.get(mapped, error))
+        new_frames = {mapped for pair in frames if (mapped := remap(pair)) is not None}
+        return new_groups, new_near, new_frames
+
+    # Similar: CLIP, frames, capture times
+
+    def _similar_candidates(self, units: list[Photo]) -> dict[tuple[int, int], float]:
+        """Pairs of units worth asking `_one_moment` about, with how strongly CLIP relates them: look-alikes
+        (shots of one moment share their composition), and one camera's shots moments apart."""
+        unit_of = {photo.id: number for number, unit in enumerate(units)
+                   for photo in self._copies.get(unit.id, [unit])}
+        pairs = {(min(unit_of[a], unit_of[b]), max(unit_of[a], unit_of[b])) for (a, b), score in self._alike.items()
+                 if score >= SIMILAR_COMPOSITION and a in unit_of and b in unit_of and unit_of[a] != unit_of[b]}
+        self._vectors_of([units[i] for pair in pairs for i in pair])
+        candidates = {pair: self._cosine(units[pair[0]], units[pair[1]]) for pair in pairs}
+        # Shots taken moments apart: neighbours in capture time, among photos whose time is the camera's.
+        times = {i: taken for i, unit in enumerate(units) if (taken := self._camera_taken(unit)) is not None}
+        order = sorted(times, key=times.get)
+        for position, i in enumerate(order):
+            for j in order[position + 1:position + 1 + NEIGHBOURS]:
+                if times[j] - times[i] > BURST_SECONDS:
+                    break
+                candidates.setdefault((min(i, j), max(i, j)), self._cosine(units[i], units[j]))
+        return candidates
+
+    def _vectors_of(self, photos: list[Photo]) -> None:
+        wanted = sorted({photo.id for photo in photos if photo.id not in self.vectors})
+        if wanted:
+            found = self.load_vectors(wanted)
+            self.vectors.update((photo_id, found.get(photo_id)) for photo_id in wanted)
+
+    def _cosine(self, a: Photo, b: Photo) -> float:
+        self._vectors_of([a, b])
+        vector_a, vector_b = self.vectors.get(a.id), self.vectors.get(b.id)
+        return float(vector_a @ vector_b) if vector_a is not None and vector_b is not None else 0.0
+
+    def _composition(self, a: Photo, b: Photo) -> float:
+        signature_a, signature_b = self.signatures.get(a.fingerprint), self.signatures.get(b.fingerprint)
+        if signature_a is None or signature_b is None:
+            return 0.0
+        return float(np.dot(signature_a.astype(np.float32), signature_b.astype(np.float32)))
+
+    def _camera_taken(self, unit: Photo) -> float | None:
+        """The capture time a camera wrote into one of the photos a unit stands for."""
+        return next((photo.taken for photo in self._copies.get(unit.id, [unit]) if _camera_time(photo)), None)
+
+    def _unit_stamp(self, unit: Photo) -> tuple[str, float] | None:
+        for photo in self._copies.get(unit.id, [unit]):
+            if _camera_time(photo) and (stamp := self._stamp(photo)) is not None:
+                return stamp
+        return None
+
+    def _one_moment(self, a: Photo, b: Photo) -> bool:
+        """Shots of the same moment by CLIP or by the cameras' clocks (pixels are the caller's last resort)."""
+        cosine = self._cosine(a, b)
+        if cosine >= SIMILAR_COSINE and self._composition(a, b) >= SIMILAR_COMPOSITION:
+            return True
+        stamp_a, stamp_b = self._unit_stamp(a), self._unit_stamp(b)
+        return bool(stamp_a and stamp_b and stamp_a[0] == stamp_b[0] and abs(stamp_a[1] - stamp_b[1]) <= BURST_SECONDS)
+
+    # Keepers
+
+    def _best(self, photos: list[Photo]) -> Photo:
+        return min(photos, key=self._keep_rank)
+
+    def _keep_rank(self, photo: Photo) -> tuple:
+        """Smaller is better: a reference copy, then resolution, file size, format, metadata, capture time."""
+        return (not self._in_reference(photo), -((photo.width or 0) * (photo.height or 0)), -photo.size,
+                -_format_preference(photo.path), -self._metadata_richness(photo), photo.taken or float("inf"),
+                photo.path)
+
+    def _in_reference(self, photo: Photo) -> bool:
+        path = Path(photo.path)
+        return any(path.is_relative_to(folder) for folder in self.reference)
+
+    def _metadata_richness(self, photo: Photo) -> int:
+        if photo.id not in self._richness:
+            self._richness[photo.id] = _metadata_count(photo.path)
+        return self._richness[photo.id]
+
+    def _cluster(self, kind: str, photos: list[Photo], what: str) -> Cluster:
+        ranked = sorted(photos, key=self._keep_rank)
+        keep, runner_up = ranked[0], ranked[1]
+        return Cluster(kind, keep, ranked, f"{what}; keep: {self._why_kept(keep, runner_up)}")
+
+    def _why_kept(self, keep: Photo, other: Photo) -> str:
+        reasons = ("in a reference folder", f"highest resolution ({keep.width}x{keep.height})", "largest file",
+                   f"preferred format ({Path(keep.path).suffix.lstrip('.').upper()})", "richest metadata",
+                   "oldest capture time", "first by name")
+        for reason, mine, theirs in zip(reasons, self._keep_rank(keep), self._keep_rank(other), strict=False):
+            if mine != theirs:
+                return reason
+        return "all else equal"
+
+
+def _camera_time(photo: Photo) -> bool:
+    """Whether the photo's capture time came from its EXIF (the catalog falls back to the file's mtime)."""
+    return photo.taken is not None and abs(photo.taken - photo.mtime_ns / 1e9) > 1e-3
+
+
+def _complete_linkage(pairs: Iterable[tuple[int, int]], linked: Callable[[list[int], list[int]], bool]
+                      ) -> list[list[int]]:
+    """Groups grown from `pairs` (strongest first); two groups merge only if `linked(first, second)` finds
+    every cross pair linked.
+
+    A refused merge stays refused (a group only grows, and a larger group has more pairs to fail), so each
+    pair of groups is examined once however many links join them."""
+    group_of: dict[int, list[int]] = {}
+    made: list[list[int]] = []  # every group ever made stays alive, so no id in `refused` is reused
+    refused: set[tuple[int, int]] = set()
+
+    def group(member: int) -> list[int]:
+        if member not in group_of:
+            group_of[member] = [member]
+            made.append(group_of[member])
+        return group_of[member]
+
+    for a, b in pairs:
+        first, second = group(a), group(b)
+        if first is second:
+            continue
+        key = (min(id(first), id(second)), max(id(first), id(second)))
+        if key in refused:
+            continue
+        if linked(first, second):
+            first.extend(second)
+            for member in first:
+                group_of[member] = first
+        else:
+            refused.add(key)
+    unique = {id(group): group for group in group_of.values()}
+    return [sorted(group) for group in unique.values() if len(group) > 1]
+
+
+def _nearest_pairs(matrix: np.ndarray, k: int, minimum: float) -> dict[tuple[int, int], tuple[float, int]]:
+    """Pairs (i < j) among each row's k nearest rows scoring at least `minimum`, with their score and their
+    nearest rank (0: one is the other's nearest): exact for a small library, from an HNSW graph (inner
+    product on unit vectors) for a large one."""
+    k = min(k, len(matrix) - 1)
+    if k <= 0:
+        return {}
+    if len(matrix) <= EXACT_NEIGHBOURS_LIMIT:
+        similarities = matrix @ matrix.T  # [n, n]
+        np.fill_diagonal(similarities, -np.inf)
+        labels = np.argsort(-similarities, axis=1)[:, :k]
+        scores = np.take_along_axis(similarities, labels, axis=1)
+    else:
+        import hnswlib
+
+        graph = hnswlib.Index(space="ip", dim=matrix.shape[1])
+        graph.init_index(max_elements=len(matrix), ef_construction=SIGNATURE_GRAPH_EFFORT, M=SIGNATURE_GRAPH_LINKS)
+        graph.add_items(matrix, np.arange(len(matrix)))
+        graph.set_ef(max(SIGNATURE_GRAPH_EFFORT, k + 1))
+        labels, distances = graph.knn_query(matrix, k=k + 1)
+        scores = 1.0 - distances
+    found: dict[tuple[int, int], tuple[float, int]] = {}
+    for row in range(len(matrix)):
+        rank = 0
+        for other, score in zip(labels[row], scores[row], strict=True):
+            if other == row:
+                continue
+            if score >= minimum:
+                pair = (min(row, int(other)), max(row, int(other)))
+                found[pair] = (float(score), min(rank, found.get(pair, (0.0, rank))[1]))
+            rank += 1
+    return found
+
+
+def _content_hash(path: str) -> str | None:
+    digest = hashlib.blake2b(digest_size=20)
+    try:
+        with open(path, "rb") as file:
+            while block := file.read(HASH_BLOCK):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _same_pixels(first: str, second: str) -> bool:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(first) as a, Image.open(second) as b:
+                pixels_a = np.asarray(ImageOps.exif_transpose(a).convert("RGBA"))
+                pixels_b = np.asarray(ImageOps.exif_transpose(b).convert("RGBA"))
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return False
+    return pixels_a.shape == pixels_b.shape and bool(np.array_equal(pixels_a, pixels_b))
+
+
+def _exif_of(path: str) -> Image.Exif | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as image:
+                return image.getexif()
+    except Exception:  # a photo with broken metadata simply has none worth counting
+        return None
+
+
+def _capture_stamp(path: str) -> tuple[str, float] | None:
+    """(camera, capture time in seconds to the sub-second) when the camera wrote them."""
+    exif = _exif_of(path)
+    if exif is None:
+        return None
+    try:
+        details = exif.get_ifd(EXIF_IFD)
+        moment = datetime.strptime(str(details.get(DATE_TIME_ORIGINAL, "")).strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S")
+        fraction = str(details.get(SUB_SECOND_ORIGINAL, "")).strip("\x00 ")
+        seconds = moment.timestamp() + (float(f"0.{fraction}") if fraction.isdigit() else 0.0)
+    except Exception:  # no capture time, or a malformed one
+        return None
+    return f"{exif.get(MAKE, '')} {exif.get(MODEL, '')}".strip(), seconds
+
+
+def _metadata_count(path: str) -> int:
+    exif = _exif_of(path)
+    if exif is None:
+        return 0
+    count = len(exif)
+    for ifd in (EXIF_IFD, 0x8825):  # the EXIF and GPS sub-directories
+        try:
+            count += len(exif.get_ifd(ifd))
+        except Exception:
+            pass
+    return count
+
+
+def _format_preference(path: str) -> int:
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix in RAW_SUFFIXES:
+        return 3
+    if suffix in HIGH_EFFICIENCY_SUFFIXES:
+        return 2
+    return 1 if suffix in LOSSLESS_SUFFIXES else 0

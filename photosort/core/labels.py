@@ -1,0 +1,155 @@
+"""The library's labels, the user's examples for them, their decisions per model, and the tags they put on photos.
+
+Tags come from two sources: "auto" (a label's decision) and "user" (accepted by the user, or inherited by the
+photo kept when its duplicates went to the trash). Re-tagging replaces only automatic tags; a rejected photo
+never gets that label automatically again. Examples are kept by content (fingerprint), so they survive renames.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable
+
+import numpy as np
+
+from .tags import Decision, decide
+from .vectors import SqliteVectorStore
+
+AUTO, USER = "auto", "user"
+ACCEPT, REJECT = 1, -1
+
+
+class LabelBook:
+    def __init__(self, db: sqlite3.Connection, vectors: SqliteVectorStore):
+        self.db, self.vectors = db, vectors
+
+    # Labels
+
+    def labels(self) -> dict[str, list[str]]:
+        """Each label's prompts, by name."""
+        return {name: json.loads(prompts) for name, prompts in
+                self.db.execute("SELECT name, prompts FROM labels ORDER BY name COLLATE NOCASE")}
+
+    def set_label(self, name: str, prompts: list[str]) -> bool:
+        """Add a label or change its prompts; True when its decisions must be made again."""
+        stored = self.labels().get(name)
+        if stored == prompts:
+            return False
+        if stored is None:
+            self.db.execute("INSERT INTO labels (name, prompts, added) VALUES (?, ?, ?)",
+                            (name, json.dumps(prompts), time.time()))
+        else:
+            self.db.execute("UPDATE labels SET prompts = ? WHERE name = ?", (json.dumps(prompts), name))
+            self.db.execute("DELETE FROM label_decisions WHERE label = ?", (name,))
+        return True
+
+    def remove_label(self, name: str) -> bool:
+        return self.db.execute("DELETE FROM labels WHERE name = ?", (name,)).rowcount > 0
+
+    def undecided(self, model: str) -> list[str]:
+        """Labels with no decision for `model` yet: their prompts must be encoded."""
+        return [name for (name,) in self.db.execute(
+            "SELECT name FROM labels WHERE name NOT IN (SELECT label FROM label_decisions WHERE model = ?) "
+            "ORDER BY name", (model,))]
+
+    # Examples
+
+    def add_examples(self, label: str, photos: dict[int, str], verdict: int) -> None:
+        """The user's verdict on photos (id -> fingerprint) for a label; their tags follow at once."""
+        self.db.executemany("INSERT OR REPLACE INTO label_examples (label, fingerprint, verdict) VALUES (?, ?, ?)",
+                            [(label, fingerprint, verdict) for fingerprint in photos.values()])
+        if verdict == ACCEPT:
+            self.db.executemany("INSERT OR REPLACE INTO tags (photo_id, label, score, source) VALUES (?, ?, NULL, ?)",
+                                [(photo_id, label, USER) for photo_id in photos])
+        else:
+            self.db.executemany("DELETE FROM tags WHERE photo_id = ? AND label = ?",
+                                [(photo_id, label) for photo_id in photos])
+
+    def _examples(self, label: str, model: str) -> tuple[np.ndarray, np.ndarray]:
+        found: dict[int, list[np.ndarray]] = {ACCEPT: [], REJECT: []}
+        for fingerprint, verdict in self.db.execute(
+                "SELECT fingerprint, verdict FROM label_examples WHERE label = ?", (label,)):
+            vector = self.vectors.vector_for_content(model, fingerprint)
+            if vector is not None:
+                found[verdict].append(vector)
+        return tuple(np.array(found[verdict], np.float32).reshape(-1, self.vectors.dimension(model) or 0)
+                     for verdict in (ACCEPT, REJECT))
+
+    # Decisions and tags
+
+    def decide_and_tag(self, model: str, prompt_vectors: dict[str, np.ndarray],
+                       labels: Iterable[str] | None = None) -> dict[str, int]:
+        """Make the decisions of `labels` (all by default) and re-tag every photo with them: a matrix product
+        over the stored vectors. `prompt_vectors` gives the prompts' vectors of labels encoded just now.
+        Returns how many photos each label is on."""
+        ids, library = self.vectors.photo_vectors(model)
+        counts = {}
+        for label in (self.labels() if labels is None else labels):
+            prompt_vector = prompt_vectors.get(label)
+            if prompt_vector is None:
+                row = self.db.execute("SELECT prompt_vector FROM label_decisions WHERE label = ? AND model = ?",
+                                      (label, model)).fetchone()
+                if row is None:
+                    continue  # its prompts are not encoded for this model yet
+                prompt_vector = np.frombuffer(row[0], np.float32)
+            accepted, rejected = self._examples(label, model)
+            decision = decide(prompt_vector, library, accepted, rejected)
+            self.db.execute("INSERT OR REPLACE INTO label_decisions (label, model, prompt_vector, direction, "
+                            "threshold) VALUES (?, ?, ?, ?, ?)",
+                            (label, model, np.asarray(prompt_vector, np.float32).tobytes(),
+                             decision.direction.tobytes(), decision.threshold))
+            self.db.execute("DELETE FROM tags WHERE label = ? AND source = ?", (label, AUTO))
+            counts[label] = self._tag(label, decision, ids, library)
+        return counts
+
+    def tag_new(self, model: str, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Newly indexed photos get the labels whose decisions they pass."""
+        for label, direction, threshold in self.db.execute(
+                "SELECT label, direction, threshold FROM label_decisions WHERE model = ?", (model,)).fetchall():
+            self._tag(label, Decision(np.frombuffer(direction, np.float32), threshold), ids, vectors)
+
+    def _tag(self, label: str, decision: Decision, ids: np.ndarray, vectors: np.ndarray) -> int:
+        if len(ids) == 0:
+            return self._count(label)
+        scores = vectors @ decision.direction  # [n]
+        chosen = np.nonzero(scores >= decision.threshold)[0]
+        rejected = {fingerprint for (fingerprint,) in self.db.execute(
+            "SELECT fingerprint FROM label_examples WHERE label = ? AND verdict = ?", (label, REJECT))}
+        if rejected and len(chosen):
+            prints = self._fingerprints(ids[chosen])
+            chosen = [row for row in chosen if prints.get(int(ids[row])) not in rejected]
+        self.db.executemany("INSERT OR IGNORE INTO tags (photo_id, label, score, source) VALUES (?, ?, ?, ?)",
+                            [(int(ids[row]), label, float(scores[row]), AUTO) for row in chosen])
+        return self._count(label)
+
+    def _count(self, label: str) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM tags WHERE label = ?", (label,)).fetchone()[0]
+
+    def _fingerprints(self, ids: np.ndarray) -> dict[int, str]:
+        found = {}
+        wanted = [int(photo_id) for photo_id in ids]
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(self.db.execute(f"SELECT id, fingerprint FROM photos WHERE id IN ({marks})", chunk))
+        return found
+
+    def tags_of(self, ids: Iterable[int]) -> dict[int, list[str]]:
+        found: dict[int, list[str]] = {}
+        wanted = list(ids)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            for photo_id, label in self.db.execute(
+                    f"SELECT photo_id, label FROM tags WHERE photo_id IN ({','.join('?' * len(chunk))}) "
+                    "ORDER BY label COLLATE NOCASE", chunk):
+                found.setdefault(photo_id, []).append(label)
+        return found
+
+    def inherit(self, keep_id: int, from_ids: Iterable[int]) -> None:
+        """The kept photo takes on the tags of the photos it replaces, as the user's own."""
+        for photo_id in from_ids:
+            self.db.execute("INSERT OR IGNORE INTO tags (photo_id, label, score, source) "
+                            "SELECT ?, label, score, ? FROM tags WHERE photo_id = ?", (keep_id, USER, photo_id))
+
