@@ -78,11 +78,12 @@ def run_tag(args: argparse.Namespace) -> int:
             unknown = library.judge(label, paths, ACCEPT if args.accept else REJECT)
             for path in unknown:
                 print(f"not a photo of this library: {path}", file=sys.stderr)
-            counts = {label: len([1 for tags in library.tagged_photos().values() if label in tags])}
+            tagged = library.tagged_photos()
+            counts = {label: sum(label in tags for tags in tagged.values())}
         else:
             encoder = load_encoder(library.model) if library.needs_encoder_for_labels() else None
             counts = library.retag(encoder)
-        tagged = library.tagged_photos()
+            tagged = library.tagged_photos()
     if args.json:
         print(json.dumps(tagged))
     else:
@@ -107,10 +108,12 @@ def run_dupes(args: argparse.Namespace) -> int:
         if not library.model:
             raise LibraryError("this library is empty: run `photosort index PATH` first")
         pending = _refresh(library)
-        progress = ProgressLine("comparing")
-        clusters = [cluster for cluster in library.duplicates(reference, lambda stage, done, total:
-                                                              progress(done, total, stage))
-                    if cluster.kind in kinds]
+        progress = ProgressLine("comparing", unit="pairs", scale=1)
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if total > 1:  # the stages that count pairs; the others only mark where the work is
+                progress(done, total, stage)
+
+        clusters = [cluster for cluster in library.duplicates(reference, on_progress) if cluster.kind in kinds]
         progress.close_if_drawn()
         outcome = None
         if args.trash:

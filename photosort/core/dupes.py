@@ -99,12 +99,11 @@ class DuplicateFinder:
         self.details: dict[int, Face | None] = {}
         self.reference = [Path(folder) for folder in reference]
         self.on_progress = on_progress or (lambda stage, done, total: None)
-        self._stamps: dict[int, tuple[str, float] | None] = {}
+        self._metadata: dict[int, tuple[tuple[str, float] | None, int]] = {}  # (capture stamp, EXIF fields)
         self._likeness: dict[tuple[int, int], Likeness] = {}
         self._first_looks: dict[tuple[int, int], Likeness] = {}
         self._alike: dict[tuple[int, int], float] = {}  # look-alike photos (ids) and their signature cosine
         self._copies: dict[int, list[Photo]] = {}  # a similar-tier unit's keeper id -> the photos it stands for
-        self._richness: dict[int, int] = {}
 
     def clusters(self) -> list[Cluster]:
         groups = self._same_bytes()
@@ -246,26 +245,27 @@ class DuplicateFinder:
         return bool(stamp_a and stamp_b and stamp_a != stamp_b)
 
     def _compare(self, a: Photo, b: Photo) -> Likeness:
-        key = (min(a.id, b.id), max(a.id, b.id))
-        if key not in self._likeness:
+        if _key(a, b) not in self._likeness:
             self._compare_all([(a, b)])
-        return self._likeness[key]
+        return self._likeness[_key(a, b)]
 
     def _first_looks_of(self, pairs: list[tuple[Photo, Photo]]) -> list[Likeness]:
         """The stored faces' verdicts alone (enough to tell near-identical frames from different pictures),
         the missing ones made in one batch."""
-        def key(a: Photo, b: Photo) -> tuple[int, int]:
-            return min(a.id, b.id), max(a.id, b.id)
+        todo = [(a, b) for a, b in pairs if _key(a, b) not in self._likeness and _key(a, b) not in self._first_looks]
+        self._first_looks.update(zip((_key(a, b) for a, b in todo), self._stored_looks(todo), strict=True))
+        return [self._likeness.get(_key(a, b)) or self._first_looks[_key(a, b)] for a, b in pairs]
 
-        todo = [(a, b) for a, b in pairs if key(a, b) not in self._likeness and key(a, b) not in self._first_looks]
-        faces = self._faces_of([photo for pair in todo for photo in pair])
-        for a, b in todo:
-            if a.fingerprint not in faces or b.fingerprint not in faces:
-                self._first_looks[key(a, b)] = NOT_ALIKE
-        todo = [(a, b) for a, b in todo if key(a, b) not in self._first_looks]
-        found = compare_many([faces[a.fingerprint] for a, _ in todo], [faces[b.fingerprint] for _, b in todo])
-        self._first_looks.update((key(a, b), likeness) for (a, b), likeness in zip(todo, found, strict=True))
-        return [self._likeness.get(key(a, b)) or self._first_looks[key(a, b)] for a, b in pairs]
+    def _stored_looks(self, pairs: list[tuple[Photo, Photo]]) -> list[Likeness]:
+        """The pixel check on the stored faces; a pair missing a face is not alike."""
+        faces = self._faces_of([photo for pair in pairs for photo in pair])
+        usable = [number for number, (a, b) in enumerate(pairs) if a.fingerprint in faces and b.fingerprint in faces]
+        found = [NOT_ALIKE] * len(pairs)
+        checked = compare_many([faces[pairs[number][0].fingerprint] for number in usable],
+                               [faces[pairs[number][1].fingerprint] for number in usable])
+        for number, likeness in zip(usable, checked, strict=True):
+            found[number] = likeness
+        return found
 
     def _faces_of(self, photos: list[Photo]) -> dict[str, Face]:
         wanted = {photo.fingerprint for photo in photos if photo.fingerprint not in self.faces}
@@ -274,17 +274,13 @@ class DuplicateFinder:
         return self.faces
 
     def _compare_all(self, pairs: list[tuple[Photo, Photo]]) -> None:
-        """The pixel check of many pairs at once, remembered. The alignment maps one picture onto the other:
-        a near miss is tried the other way round."""
-        todo = [(a, b) for a, b in pairs if (min(a.id, b.id), max(a.id, b.id)) not in self._likeness]
-        self._faces_of([photo for pair in todo for photo in pair])
-        for a, b in todo:
-            if a.fingerprint not in self.faces or b.fingerprint not in self.faces:
-                self._likeness[(min(a.id, b.id), max(a.id, b.id))] = NOT_ALIKE
-        todo = [(a, b) for a, b in todo if (min(a.id, b.id), max(a.id, b.id)) not in self._likeness]
+        """The pixel check of many pairs at once, remembered: the stored faces first, then a second look at
+        the close calls, from the thumbnails and both ways round (the alignment maps one picture onto the
+        other)."""
+        todo = [(a, b) for a, b in pairs if _key(a, b) not in self._likeness]
         if not todo:
             return
-        found = compare_many([self.faces[a.fingerprint] for a, _ in todo], [self.faces[b.fingerprint] for _, b in todo])
+        found = self._first_looks_of(todo)
         close = [number for number, likeness in enumerate(found) if not likeness.same_photograph
                  and likeness.region_error < SECOND_LOOK_BELOW * NEAR_MAX_REGION_ERROR
                  and likeness.correlation >= SECOND_LOOK_CORRELATION]
@@ -295,18 +291,22 @@ class DuplicateFinder:
             for number, likeness in zip(looked, again, strict=True):
                 if not found[number].same_photograph:
                     found[number] = min(found[number], likeness, key=lambda result: result.region_error)
-        for (a, b), likeness in zip(todo, found, strict=True):
-            self._likeness[(min(a.id, b.id), max(a.id, b.id))] = likeness
+        self._likeness.update(zip((_key(a, b) for a, b in todo), found, strict=True))
 
     def _detail(self, photo: Photo) -> Face | None:
         if photo.id not in self.details:
             self.details[photo.id] = self.load_detail(photo)
         return self.details[photo.id]
 
+    def _metadata_of(self, photo: Photo) -> tuple[tuple[str, float] | None, int]:
+        """The photo's capture stamp and count of EXIF fields, from one read of its header."""
+        if photo.id not in self._metadata:
+            exif = _exif_of(photo.path)
+            self._metadata[photo.id] = (None, 0) if exif is None else (_capture_stamp(exif), _metadata_count(exif))
+        return self._metadata[photo.id]
+
     def _stamp(self, photo: Photo) -> tuple[str, float] | None:
-        if photo.id not in self._stamps:
-            self._stamps[photo.id] = _capture_stamp(photo.path)
-        return self._stamps[photo.id]
+        return self._metadata_of(photo)[0]
 
     # Exact: pixels
 
@@ -415,9 +415,7 @@ class DuplicateFinder:
         return any(path.is_relative_to(folder) for folder in self.reference)
 
     def _metadata_richness(self, photo: Photo) -> int:
-        if photo.id not in self._richness:
-            self._richness[photo.id] = _metadata_count(photo.path)
-        return self._richness[photo.id]
+        return self._metadata_of(photo)[1]
 
     def _cluster(self, kind: str, photos: list[Photo], what: str) -> Cluster:
         ranked = sorted(photos, key=self._keep_rank)
@@ -432,6 +430,11 @@ class DuplicateFinder:
             if mine != theirs:
                 return reason
         return "all else equal"
+
+
+def _key(a: Photo, b: Photo) -> tuple[int, int]:
+    """A pair of photos, whichever comes first."""
+    return min(a.id, b.id), max(a.id, b.id)
 
 
 def _camera_time(photo: Photo) -> bool:
@@ -540,11 +543,8 @@ def _exif_of(path: str) -> Image.Exif | None:
         return None
 
 
-def _capture_stamp(path: str) -> tuple[str, float] | None:
+def _capture_stamp(exif: Image.Exif) -> tuple[str, float] | None:
     """(camera, capture time in seconds to the sub-second) when the camera wrote them."""
-    exif = _exif_of(path)
-    if exif is None:
-        return None
     try:
         details = exif.get_ifd(EXIF_IFD)
         moment = datetime.strptime(str(details.get(DATE_TIME_ORIGINAL, "")).strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S")
@@ -555,10 +555,7 @@ def _capture_stamp(path: str) -> tuple[str, float] | None:
     return f"{exif.get(MAKE, '')} {exif.get(MODEL, '')}".strip(), seconds
 
 
-def _metadata_count(path: str) -> int:
-    exif = _exif_of(path)
-    if exif is None:
-        return 0
+def _metadata_count(exif: Image.Exif) -> int:
     count = len(exif)
     for ifd in (EXIF_IFD, 0x8825):  # the EXIF and GPS sub-directories
         try:

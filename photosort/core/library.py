@@ -27,7 +27,7 @@ from .decode import THUMBNAIL_SIZE, decode, fingerprint, thumbnail_path
 from .dupes import Cluster, DuplicateFinder
 from .errors import LibraryError, PhotoError
 from .index import VectorIndex
-from .labels import ACCEPT, LabelBook
+from .labels import LabelBook
 from .likeness import DETAIL_SIDE, Face, face, signature
 from .pipeline import Controls, IndexRun, PictureEncoder, Progress, run_pipeline
 from .query import Query, Term, parse
@@ -351,9 +351,6 @@ class Library:
                 self.labels.decide_and_tag(self.model, {}, [label])
         return unknown
 
-    def accept(self, label: str, paths: Sequence[os.PathLike | str]) -> list[str]:
-        return self.judge(label, paths, ACCEPT)
-
     def tagged_photos(self) -> dict[str, list[str]]:
         """Every indexed photo's labels, by path (an empty list for a photo with none)."""
         ids = self.vectors.searchable_ids(self._require_model())
@@ -383,8 +380,8 @@ class Library:
                                  reference=reference, on_progress=on_progress)
         return finder.clusters()
 
-    def _detailed_face(self, photo: Photo) -> Face | None:
-        """A photo's face in detail, from its thumbnail (or the photo when the thumbnail is gone)."""
+    def _small_picture(self, photo: Photo) -> Image.Image | None:
+        """The photo at thumbnail size: its thumbnail, or the photo itself when the thumbnail is gone."""
         for source in (thumbnail_path(self.thumbnails, photo.fingerprint), Path(photo.path)):
             try:
                 with Image.open(source) as image:
@@ -392,10 +389,14 @@ class Library:
                         image.draft("RGB", (THUMBNAIL_SIZE, THUMBNAIL_SIZE))
                     picture = ImageOps.exif_transpose(image)
                     picture.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-                    return face(picture, DETAIL_SIDE)
+                    return picture
             except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
                 continue
         return None
+
+    def _detailed_face(self, photo: Photo) -> Face | None:
+        picture = self._small_picture(photo)
+        return None if picture is None else face(picture, DETAIL_SIDE)
 
     def _signatures(self, photos: list[Photo]) -> dict[str, np.ndarray]:
         """Stored signatures, with those of photos whose signature and face are missing made from their
@@ -404,14 +405,8 @@ class Library:
         missing = {photo.fingerprint: photo for photo in photos if photo.fingerprint not in known}
         made = []
         for print_, photo in missing.items():
-            for source in (thumbnail_path(self.thumbnails, print_), Path(photo.path)):
-                try:
-                    with Image.open(source) as image:
-                        image.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-                        made.append((print_, signature(image), face(image)))
-                    break
-                except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-                    continue
+            if (picture := self._small_picture(photo)) is not None:
+                made.append((print_, signature(picture), face(picture)))
         if made:
             with self.catalog.transaction():
                 self.vectors.put_signatures(made)
