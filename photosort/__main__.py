@@ -1,4 +1,4 @@
-"""photosort's command line; with no command, the desktop app (arriving with the GUI issue)."""
+"""photosort's command line; with no command, the desktop app."""
 
 from __future__ import annotations
 
@@ -90,6 +90,20 @@ def _train_tiny(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_gui(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .core.library import default_library_dir
+
+    try:
+        from .ui.app import run_app
+    except ImportError as error:  # a Qt that cannot start here (no display libraries): say so, plainly
+        print(f"photosort: the desktop app cannot start: {error}. The commands (`photosort --help`) still work.",
+              file=sys.stderr)
+        return 1
+    return run_app(Path(args.library) if args.library else default_library_dir())
+
+
 class OneLineErrorParser(argparse.ArgumentParser):
     """Bad arguments get one line, like every other error of the command line, not a usage dump."""
 
@@ -136,9 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        print("\nThe desktop app is not built yet; the commands above work today.", file=sys.stderr)
-        return 0
+        return _run_gui(args)
     from .clip import ClipError
     from .core.errors import LibraryError
 
@@ -159,6 +171,9 @@ def run() -> NoReturn:
     start-to-answer time. Everything that matters is closed by then (the library's `with` blocks commit and
     close the catalog and save the index), so only the freeing of memory the OS reclaims anyway is skipped.
     """
+    import multiprocessing
+
+    multiprocessing.freeze_support()  # the model's process, in a frozen (PyInstaller) app
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()

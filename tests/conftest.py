@@ -1,5 +1,12 @@
-import pytest
-import torch
+import os
+
+# Qt's tests draw into memory: no display is needed, here or in CI. Set before any QApplication exists. The
+# screen is a laptop's (the offscreen default, 800 x 600, is smaller than the app's smallest window).
+_SCREEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "offscreen-screen.json")
+os.environ.setdefault("QT_QPA_PLATFORM", f"offscreen:configfile={_SCREEN}")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from tests import reference
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -12,8 +13,10 @@ class FileServer:
     """Serves `content` at every path. `cuts` lists, request by request, how many bytes to send before
     dropping the connection (None: send all). Every request's Range header is recorded in `ranges`."""
 
-    def __init__(self, content: bytes, cuts: list[int | None] | None = None, honour_range: bool = True):
+    def __init__(self, content: bytes, cuts: list[int | None] | None = None, honour_range: bool = True,
+                 pace_s: float = 0.0):
         self.content = content
+        self.pace_s = pace_s  # a pause after each 64 KiB: a slow line, so a download can be caught mid-way
         self.honour_range = honour_range
         self.cuts = list(cuts or [])
         self.ranges: list[str | None] = []
@@ -39,6 +42,14 @@ class FileServer:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 cut = server.cuts.pop(0) if server.cuts else None
+                if cut is None and server.pace_s:
+                    try:
+                        for start_at in range(0, len(body), 1 << 16):
+                            self.wfile.write(body[start_at:start_at + (1 << 16)])
+                            time.sleep(server.pace_s)
+                    except OSError:
+                        pass  # the client hung up (a cancelled download)
+                    return
                 if cut is None:
                     self.wfile.write(body)
                     return

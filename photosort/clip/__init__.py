@@ -24,7 +24,7 @@ _EXPORTS = {
     "ModelNotFoundError": "errors", "TextTooLongError": "errors",
     "available_models": "install", "import_checkpoint": "install", "local_models": "install",
     "model_path": "install",
-    "load": "loader", "resolve_device": "loader",
+    "detected_devices": "loader", "load": "loader", "resolve_device": "loader",
     "CLIP": "model",
     "Preprocess": "preprocess",
     "MODELS": "registry", "RECOMMENDED_MODEL": "registry", "ModelInfo": "registry",

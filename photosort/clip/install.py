@@ -1,4 +1,9 @@
-"""Where checkpoint files live, and how they get there: found locally, downloaded, or imported by the user."""
+"""Where checkpoint files live, and how they get there: found locally, downloaded, or imported by the user.
+
+Finding and downloading need no torch, so the desktop app's process can list and fetch models without loading
+it (importing torch holds the interpreter for a fifth of a second, a visible freeze); only checking an
+imported file reads its weights.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..paths import bundled_models_dir, user_models_dir
-from .build import infer_config
-from .checkpoints import read_state_dict
-from .download import PARTIAL_SUFFIX, commit_partial, download, is_verified, record_verified, sha256_of
+from .download import (PARTIAL_SUFFIX, DownloadCancelled, commit_partial, download, is_verified, record_verified,
+                       sha256_of)
 from .errors import CheckpointError, DownloadError, ModelNotFoundError
-from .model import ACTIVATIONS
-from .registry import MODELS, ModelInfo
+from .registry import ACTIVATIONS, MODELS, ModelInfo
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 # Beside a checkpoint of no published model: what its weights cannot say (its activation), as JSON.
@@ -60,12 +63,21 @@ def model_path(name: str, progress: Callable[[int, int | None], None] | None = N
     info = MODELS.get(name)
     if info is None:
         raise ModelNotFoundError(f"unknown model {name!r}; available: {', '.join(available_models())}")
+    return fetch(info, progress, should_cancel)
+
+
+def fetch(info: ModelInfo, progress: Callable[[int, int | None], None] | None = None,
+          should_cancel: Callable[[], bool] | None = None) -> Path:
+    """A good local copy of `info`'s file, else one downloaded into the user's models folder (resuming a
+    partial download); a cancelled download raises `DownloadCancelled` and keeps its part for later."""
     for folder in models_dirs():
         candidate = folder / info.filename
         if candidate.is_file() and (info.sha256 is None or is_verified(candidate, info.sha256)):
             return candidate
     try:
         return download(info.url, user_models_dir() / info.filename, info.sha256, progress, should_cancel)
+    except DownloadCancelled:
+        raise
     except DownloadError as error:
         raise ModelNotFoundError(missing_model_message(info, str(error))) from error
 
@@ -77,6 +89,9 @@ def import_checkpoint(source: str | os.PathLike, name: str | None = None, activa
     it, a file with a published checksum becomes that model and any other is known by its file stem.
     `activation` is recorded for a file of no published model (QuickGELU when not given).
     """
+    from .build import infer_config
+    from .checkpoints import read_state_dict
+
     source = Path(source)
     # The arguments first: reading and hashing a large checkpoint takes seconds.
     if name is not None and name not in MODELS:

@@ -51,6 +51,21 @@ def cpu_has_fast_bfloat16() -> bool:
     return best_of(a.bfloat16(), b.bfloat16()) * BFLOAT16_WIN < best_of(a, b)
 
 
+def detected_devices() -> list[tuple[str, str]]:
+    """(device, what it is) for each device photosort can run on here, the automatic choice first."""
+    found = []
+    for index in range(torch.cuda.device_count() if torch.cuda.is_available() else 0):
+        name = torch.cuda.get_device_name(index)
+        memory = torch.cuda.get_device_properties(index).total_memory / 2**30
+        found.append((f"cuda:{index}", f"{name}, {memory:.0f} GB, half precision"))
+    if torch.backends.mps.is_available():
+        found.append(("mps", "Apple GPU (Metal), half precision"))
+    cores = os.cpu_count() or 1
+    precision = "bf16 matrix units" if cpu_has_fast_bfloat16() else "fp32"
+    found.append(("cpu", f"CPU, {cores} cores, {precision}"))
+    return found
+
+
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """The device asked for; with none (or "auto"), $PHOTOSORT_DEVICE, else CUDA, else MPS, else the CPU."""
     choice = "auto" if device is None else str(device).strip().lower()

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .registry import ACTIVATIONS
+
 HEAD_WIDTH = 64  # every CLIP model uses 64-wide attention heads
 MLP_RATIO = 4  # hidden width of each Transformer MLP, relative to the model width
 RESNET_DOWNSAMPLE = 32  # a modified ResNet's output grid is its input resolution / 32
@@ -24,7 +26,6 @@ RESNET_FEATURE_RATIO = 8 * RESNET_EXPANSION
 QUICK_GELU_ALPHA = 1.702  # the sigmoid approximation of GELU that OpenAI's models were trained with
 INITIAL_LOGIT_SCALE = 1 / 0.07  # CLIP's initial temperature; stored as its log
 
-ACTIVATIONS = ("quick_gelu", "gelu")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ library (PostgreSQL) implements the same methods.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -106,6 +107,22 @@ class Photo:
 
 
 @dataclass(frozen=True)
+class BrowseRow:
+    """What the photo grid shows of a photo: light enough for a list of 100,000."""
+    id: int
+    path: str
+    taken: float  # capture time, else the file's modification time
+    size: int
+    width: int | None
+    height: int | None
+    fingerprint: str | None
+    online: bool
+
+
+BROWSE_ORDERS = {"date": "COALESCE(p.taken, p.mtime_ns / 1e9) DESC, p.path", "name": "p.path COLLATE NOCASE, p.path"}
+
+
+@dataclass(frozen=True)
 class Counts:
     photos: int  # image files known, online or not
     indexed: int  # photos with a vector for the library's model
@@ -123,6 +140,10 @@ class Catalog(Protocol):
     def add_folder(self, path: Path) -> Folder: ...
     def folders(self) -> list[Folder]: ...
     def set_folder_online(self, folder_id: int, online: bool) -> None: ...
+    def remove_folder(self, folder_id: int) -> None: ...
+    def absorb_folder(self, inner_id: int, outer_id: int) -> None: ...
+    def browse(self, order: str, folder: Path | None = None, tag: str | None = None,
+               ids: list[int] | None = None) -> list[BrowseRow]: ...
     def photos_in(self, folder_id: int) -> dict[str, Photo]: ...
     def photos_by_id(self, ids: Iterable[int]) -> dict[int, Photo]: ...
     def add_photo(self, path: str, folder_id: int, size: int, mtime_ns: int, fingerprint: str | None,
@@ -220,6 +241,34 @@ class SqliteCatalog:
 
     def set_folder_online(self, folder_id: int, online: bool) -> None:
         self.db.execute("UPDATE folders SET online = ? WHERE id = ?", (int(online), folder_id))
+
+    def remove_folder(self, folder_id: int) -> None:
+        """Forget a folder and its photos (and so their tags); vectors stay, keyed by content, for a return."""
+        self.db.execute("DELETE FROM folders WHERE id = ?", (folder_id,))
+
+    def absorb_folder(self, inner_id: int, outer_id: int) -> None:
+        """A folder added around one already in the library takes over its photos, ids and all."""
+        self.db.execute("UPDATE photos SET folder_id = ? WHERE folder_id = ?", (outer_id, inner_id))
+        self.db.execute("DELETE FROM folders WHERE id = ?", (inner_id,))
+
+    def browse(self, order: str, folder: Path | None = None, tag: str | None = None,
+               ids: list[int] | None = None) -> list[BrowseRow]:
+        """Readable photos (these `ids` only, when given) (of one library folder, with one label), in `order` (a key of BROWSE_ORDERS)."""
+        clauses, values = ["p.state = ?"], [OK]
+        if folder is not None:
+            clauses.append("f.path = ?")
+            values.append(str(folder))
+        if tag is not None:
+            clauses.append("EXISTS (SELECT 1 FROM tags t WHERE t.photo_id = p.id AND t.label = ?)")
+            values.append(tag)
+        if ids is not None:
+            clauses.append("p.id IN (SELECT value FROM json_each(?))")  # any number of ids, one parameter
+            values.append(json.dumps(ids))
+        rows = self.db.execute(
+            "SELECT p.id, p.path, COALESCE(p.taken, p.mtime_ns / 1e9), p.size, p.width, p.height, p.fingerprint, "
+            f"f.online FROM photos p JOIN folders f ON f.id = p.folder_id WHERE {' AND '.join(clauses)} "
+            f"ORDER BY {BROWSE_ORDERS[order]}", values)
+        return [BrowseRow(*row[:7], bool(row[7])) for row in rows]
 
     # Photos
 

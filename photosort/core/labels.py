@@ -45,6 +45,10 @@ class LabelBook:
             self.db.execute("DELETE FROM label_decisions WHERE label = ?", (name,))
         return True
 
+    def rename_label(self, old: str, new: str) -> None:
+        """The label's examples, decisions and tags follow it to its new name."""
+        self.db.execute("UPDATE labels SET name = ? WHERE name = ?", (new, old))
+
     def remove_label(self, name: str) -> bool:
         return self.db.execute("DELETE FROM labels WHERE name = ?", (name,)).rowcount > 0
 

@@ -9,10 +9,13 @@ Layout of a library folder::
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +25,7 @@ from PIL import Image, ImageOps
 from ..paths import user_data_dir
 from ..templates import expand, is_short_query, templates_for
 from . import resolve
-from .catalog import Counts, Folder, Photo, SqliteCatalog
+from .catalog import BrowseRow, Counts, Folder, Photo, SqliteCatalog
 from .decode import THUMBNAIL_SIZE, decode, fingerprint, thumbnail_path
 from .dupes import Cluster, DuplicateFinder
 from .errors import LibraryError, PhotoError
@@ -38,6 +41,7 @@ from .vectors import SqliteVectorStore
 LIBRARY_VARIABLE = "PHOTOSORT_LIBRARY"
 CATALOG_FILE = "catalog.sqlite"
 MODEL_KEY = "model"
+REFERENCE_KEY = "reference_folders"  # folders whose photos duplicate handling never touches (JSON list)
 TEXT_CACHE_SIZE = 512  # query texts whose vectors are kept while the app runs
 # A filtered search scores the photos that pass the filters directly (exact) when they are at most this many;
 # beyond, the index is searched with the filter.
@@ -57,6 +61,13 @@ class SearchResult:
     relevant: bool = True  # stands out from what the query scores on unrelated photos
 
 
+@dataclass(frozen=True)
+class Tag:
+    label: str
+    source: str  # "auto": the label's decision suggests it; "user": the user accepted it
+    score: float | None
+
+
 @dataclass
 class Status:
     counts: Counts
@@ -72,6 +83,9 @@ class TextImageEncoder(PictureEncoder):
 
 
 class Library:
+    """One library folder. Shared between threads (the desktop app), callers hold `lock` around each call but
+    `encode_pending`, which takes it only around each batch's commit, so searches go on while photos encode."""
+
     def __init__(self, folder: Path | None = None):
         self.folder = Path(folder) if folder else default_library_dir()
         if self.folder.exists() and not self.folder.is_dir():
@@ -83,6 +97,7 @@ class Library:
         self.index_state = ""  # what opening the index did: loaded, updated, rebuilt (why)
         self._texts: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._sample: tuple[int, np.ndarray] | None = None  # (catalog state, vectors) for relevance
+        self.lock = threading.RLock()
 
     def close(self) -> None:
         self._save_index()
@@ -119,14 +134,50 @@ class Library:
     # Folders and indexing
 
     def add_folders(self, paths: list[os.PathLike | str]) -> list[Folder]:
+        """Add folders (a folder inside one already added is part of it; one around others takes them in)."""
         folders = []
         for path in paths:
             resolved = Path(path).expanduser().resolve()
             if not resolved.is_dir():
                 raise LibraryError(f"{path} is not a folder")
+            known = self.catalog.folders()
+            outer = next((folder for folder in known if resolved.is_relative_to(folder.path)), None)
+            if outer is not None:
+                folders.append(outer)
+                continue
             with self.catalog.transaction():
-                folders.append(self.catalog.add_folder(resolved))
+                added = self.catalog.add_folder(resolved)
+                for inner in known:
+                    if inner.path.is_relative_to(resolved):
+                        self.catalog.absorb_folder(inner.id, added.id)
+            folders.append(added)
         return folders
+
+    def remove_folder(self, path: os.PathLike | str) -> None:
+        """Forget a folder and its photos; the files themselves are not touched."""
+        wanted = Path(path)
+        folder = next((folder for folder in self.catalog.folders() if folder.path == wanted), None)
+        if folder is None:
+            raise LibraryError(f"{path} is not a folder of this library")
+        with self.catalog.transaction():
+            self.catalog.remove_folder(folder.id)
+        self._sync_index()
+
+    def browse(self, order: str = "date", folder: Path | None = None, tag: str | None = None,
+               ids: list[int] | None = None) -> list[BrowseRow]:
+        """Readable photos, newest first ("date") or by path ("name"); of one folder, with one label, or these."""
+        return self.catalog.browse(order, folder, tag, ids)
+
+    @property
+    def reference_folders(self) -> list[Path]:
+        return [Path(path) for path in json.loads(self.catalog.get_meta(REFERENCE_KEY) or "[]")]
+
+    def set_reference(self, folder: os.PathLike | str, protected: bool) -> None:
+        """Mark a folder as a reference (its photos are kept first and never moved), or unmark it."""
+        folders = {str(path) for path in self.reference_folders}
+        (folders.add if protected else folders.discard)(str(Path(folder)))
+        with self.catalog.transaction():
+            self.catalog.set_meta(REFERENCE_KEY, json.dumps(sorted(folders)))
 
     def scan(self, on_file: Callable[[int], None] | None = None) -> ScanReport:
         report = scan(self.catalog, on_file)
@@ -139,10 +190,13 @@ class Library:
 
     def encode_pending(self, encoder: PictureEncoder, *, photos: list[Photo] | None = None, batch_size: int = 32,
                        workers: int | None = None, controls: Controls | None = None,
-                       on_progress: Callable[[Progress], None] | None = None) -> IndexRun:
+                       on_progress: Callable[[Progress], None] | None = None,
+                       decoders: Executor | None = None) -> IndexRun:
         """Encode `photos` (by default, what `pending()` lists), committing batch by batch."""
         model = self._require_model()
-        photos = self.pending() if photos is None else photos
+        if photos is None:
+            with self.lock:
+                photos = self.pending()
 
         def on_batch(ids: np.ndarray, vectors: np.ndarray) -> None:
             if self._index is None:
@@ -151,17 +205,17 @@ class Library:
                 self.index(vectors.shape[1])
             else:
                 self._index.add(ids, vectors)
-            with self.catalog.transaction():
-                self.labels.tag_new(model, ids, vectors)
+            self.labels.tag_new(model, ids, vectors)  # in the batch's own transaction
 
         try:
             return run_pipeline(photos, encoder, self.catalog, self.vectors, model, self.thumbnails,
                                 batch_size=batch_size, workers=workers, controls=controls,
-                                on_progress=on_progress, on_batch=on_batch)
+                                on_progress=on_progress, on_batch=on_batch, lock=self.lock, decoders=decoders)
         finally:
-            if self._index is not None:
-                self._sync_index()  # exact copies of an encoded photo share its vector: they join here
-                self._save_index()
+            with self.lock:
+                if self._index is not None:
+                    self._sync_index()  # exact copies of an encoded photo share its vector: they join here
+                    self._save_index()
 
     # The index
 
@@ -206,8 +260,12 @@ class Library:
             hits = self._filtered_hits(index, vector, query, k)
         else:
             hits = [(hit.id, hit.score) for hit in index.search(vector, k)]
-        cutoff = self.background(vector).relevance_cutoff(max((score for _, score in hits), default=1.0))
         photos = self.catalog.photos_by_id(photo_id for photo_id, _ in hits)
+        # An example photo matches itself perfectly: the cutoff is set by the best of the others, or "more like
+        # this" would show the photo alone.
+        examples = {str(Path(term.image).expanduser().resolve()) for term in query.terms if term.image}
+        others = [score for photo_id, score in hits if photo_id in photos and photos[photo_id].path not in examples]
+        cutoff = self.background(vector).relevance_cutoff(max(others, default=1.0))
         return [SearchResult(photo_id, photos[photo_id].path, score, score >= cutoff)
                 for photo_id, score in hits if photo_id in photos]
 
@@ -303,6 +361,15 @@ class Library:
             for name, prompts in labels.items():
                 self.labels.set_label(name, prompts or [name])
 
+    def rename_label(self, old: str, new: str) -> None:
+        labels = self.labels.labels()
+        if old not in labels:
+            raise LibraryError(f"there is no label {old!r}")
+        if new in labels:
+            raise LibraryError(f"there is a label {new!r} already")
+        with self.catalog.transaction():
+            self.labels.rename_label(old, new)
+
     def remove_label(self, name: str) -> None:
         with self.catalog.transaction():
             if not self.labels.remove_label(name):
@@ -350,6 +417,17 @@ class Library:
             if self.model and not self.labels.undecided(self.model):
                 self.labels.decide_and_tag(self.model, {}, [label])
         return unknown
+
+    def photo_tags(self, photo_id: int) -> list[Tag]:
+        """A photo's labels: suggested by a label's decision ("auto") or the user's own ("user")."""
+        return [Tag(label, source, score) for label, source, score in self.catalog.db.execute(
+            "SELECT label, source, score FROM tags WHERE photo_id = ? ORDER BY label COLLATE NOCASE", (photo_id,))]
+
+    def label_counts(self) -> dict[str, int]:
+        """How many photos each label is on (zero included)."""
+        return dict(self.catalog.db.execute(
+            "SELECT l.name, COUNT(t.photo_id) FROM labels l LEFT JOIN tags t ON t.label = l.name "
+            "GROUP BY l.name ORDER BY l.name COLLATE NOCASE"))
 
     def tagged_photos(self) -> dict[str, list[str]]:
         """Every indexed photo's labels, by path (an empty list for a photo with none)."""
@@ -423,6 +501,22 @@ class Library:
             self.catalog.delete_photos(step.photo.id for step in outcome.moved)
         self._sync_index()
         return outcome
+
+    def trash_photos(self, photo_ids: Sequence[int]) -> tuple[list[Photo], list[tuple[Photo, str]]]:
+        """Move photos the user chose to the system trash; the catalog forgets those moved. Returns (moved,
+        [(not moved, why)])."""
+        photos = self.catalog.photos_by_id(photo_ids)
+        moved, failed = [], []
+        for photo in photos.values():
+            reason = resolve.move_to_trash(photo)
+            if reason is None:
+                moved.append(photo)
+            else:
+                failed.append((photo, reason))
+        with self.catalog.transaction():
+            self.catalog.delete_photos(photo.id for photo in moved)
+        self._sync_index()
+        return moved, failed
 
     # Status
 

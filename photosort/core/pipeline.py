@@ -13,7 +13,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -84,14 +85,21 @@ def default_workers() -> int:
 def run_pipeline(photos: list[Photo], encoder: PictureEncoder, catalog: Catalog, vectors: VectorStore,
                  model: str, thumbnails: os.PathLike, *, batch_size: int = 32, workers: int | None = None,
                  controls: Controls | None = None, on_progress: Callable[[Progress], None] | None = None,
-                 on_batch: Callable[[np.ndarray, np.ndarray], None] | None = None) -> IndexRun:
-    """Encode `photos`, committing each batch; `on_batch(ids, vectors)` sees each committed batch."""
+                 on_batch: Callable[[np.ndarray, np.ndarray], None] | None = None,
+                 lock: AbstractContextManager | None = None, decoders: Executor | None = None) -> IndexRun:
+    """Encode `photos`, committing each batch; `on_batch(ids, vectors)` sees each committed batch. `lock` is
+    held around each commit and its `on_batch` (not while decoding or encoding). `decoders` decodes the
+    photos (a process pool, in the desktop app, keeps that work away from the window's interpreter); by
+    default, threads of this process."""
     controls = controls or Controls()
+    lock = lock or nullcontext()
     run = IndexRun()
     started = time.monotonic()
     workers = workers or default_workers()
     read_ahead = max(batch_size * 2, workers * 2)
-    with ThreadPoolExecutor(workers, thread_name_prefix="decode") as pool:
+    own_pool = decoders is None
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="decode") if own_pool else decoders
+    try:
         decoded = _decode_ahead(pool, photos, encoder.resolution, thumbnails, read_ahead, controls)
         for batch in _batches(decoded, batch_size):
             controls.wait_while_paused()
@@ -100,7 +108,7 @@ def run_pipeline(photos: list[Photo], encoder: PictureEncoder, catalog: Catalog,
                 break
             good = [(photo, result) for photo, result in batch if isinstance(result, Decoded)]
             features = encoder.encode_pictures(np.stack([result.pixels for _, result in good])) if good else None
-            with catalog.transaction():
+            with lock, catalog.transaction():
                 if features is not None:
                     vectors.put(model, [(photo.fingerprint, vector) for (photo, _), vector in zip(good, features,
                                                                                                   strict=True)])
@@ -111,19 +119,22 @@ def run_pipeline(photos: list[Photo], encoder: PictureEncoder, catalog: Catalog,
                         catalog.set_decoded(photo.id, result.width, result.height, result.taken)
                     else:
                         catalog.set_failed(photo.id, result)
+                if on_batch and features is not None:
+                    on_batch(np.array([photo.id for photo, _ in good], np.int64), features)
             run.encoded += len(good)
             run.failed += len(batch) - len(good)
-            if on_batch and features is not None:
-                on_batch(np.array([photo.id for photo, _ in good], np.int64), features)
             if on_progress:
                 on_progress(Progress(run.encoded + run.failed, len(photos), run.encoded, run.failed,
                                      time.monotonic() - started))
         if controls.cancelled.is_set():
             run.cancelled = True
+    finally:
+        if own_pool:
+            pool.shutdown(cancel_futures=True)
     return run
 
 
-def _decode_ahead(pool: ThreadPoolExecutor, photos: Iterable[Photo], resolution: int, thumbnails: os.PathLike,
+def _decode_ahead(pool: Executor, photos: Iterable[Photo], resolution: int, thumbnails: os.PathLike,
                   read_ahead: int, controls: Controls) -> Iterator[tuple[Photo, Decoded | str]]:
     """Decoded photos in order, at most `read_ahead` in flight; a failure comes as its reason."""
     queue: deque[tuple[Photo, Future]] = deque()

@@ -49,22 +49,28 @@ def plan(clusters: Iterable[Cluster], reference: Sequence[Path] = ()) -> Plan:
 
 def carry_out(steps: Iterable[Step]) -> Outcome:
     """Move each step's photo to the trash; one that cannot be moved is reported and the rest go on."""
-    from send2trash import send2trash
-    from send2trash.exceptions import TrashPermissionError
-
     outcome = Outcome()
     for step in steps:
-        reason = _unchanged(step.photo) or _unchanged(step.keep, "the photo to keep")
-        if reason is None:
-            try:
-                send2trash(step.photo.path)
-            except (OSError, TrashPermissionError) as error:
-                reason = f"could not move it to the trash: {getattr(error, 'strerror', None) or error}"
+        reason = _unchanged(step.keep, "the photo to keep") or move_to_trash(step.photo)
         if reason is None:
             outcome.moved.append(step)
         else:
             outcome.failed.append((step, reason))
     return outcome
+
+
+def move_to_trash(photo: Photo) -> str | None:
+    """Move one photo to the system trash if it is still the file the library read; None, or why not."""
+    from send2trash import send2trash
+    from send2trash.exceptions import TrashPermissionError
+
+    reason = _unchanged(photo)
+    if reason is None:
+        try:
+            send2trash(photo.path)
+        except (OSError, TrashPermissionError) as error:
+            reason = f"could not move it to the trash: {getattr(error, 'strerror', None) or error}"
+    return reason
 
 
 def _unchanged(photo: Photo, what: str = "it") -> str | None:

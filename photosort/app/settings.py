@@ -1,0 +1,49 @@
+"""The app's own preferences (window layout, device, sort order), kept by Qt where each system keeps them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings
+
+from ..paths import APP_NAME
+
+DEVICES = ("auto", "cpu", "gpu")  # what the person picks; "gpu" means CUDA, else Apple's Metal
+
+
+class AppSettings:
+    def __init__(self, path: Path | None = None):
+        # A file of its own in tests and portable installs; the system's place otherwise.
+        self._store = QSettings(str(path), QSettings.Format.IniFormat) if path else QSettings(APP_NAME, APP_NAME)
+
+    def _get(self, key: str, default: str) -> str:
+        value = self._store.value(key, default)
+        return value if isinstance(value, str) else default
+
+    @property
+    def device(self) -> str:
+        value = self._get("device", "auto")
+        return value if value in DEVICES else "auto"
+
+    @device.setter
+    def device(self, value: str) -> None:
+        self._store.setValue("device", value)
+
+    @property
+    def order(self) -> str:
+        return self._get("order", "date")
+
+    @order.setter
+    def order(self, value: str) -> None:
+        self._store.setValue("order", value)
+
+    def layout(self, name: str) -> QByteArray | None:
+        value = self._store.value(f"layout/{name}")
+        return value if isinstance(value, QByteArray) else None
+
+    def set_layout(self, name: str, state: QByteArray) -> None:
+        self._store.setValue(f"layout/{name}", state)
+
+    def sync(self) -> None:
+        self._store.sync()
+

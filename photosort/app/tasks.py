@@ -1,0 +1,111 @@
+"""Running work off the UI thread and posting the outcome back to it.
+
+A task is a plain callable run on a QThreadPool; its result (or the error it raised) comes back through a
+signal, which Qt delivers on the thread that owns the receiver: the UI thread. Errors that a person can act
+on (the engine's typed errors, files that cannot be read) arrive as their one-line message; anything else as
+a short description, never a traceback in a dialog.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, Slot
+
+from ..clip.errors import ClipError
+from ..core.errors import LibraryError, PhotoError
+
+log = logging.getLogger(__name__)
+
+EXPECTED_ERRORS = (LibraryError, ClipError, PhotoError, OSError)
+
+
+class _Relay(QObject):
+    """Lives on the UI thread; the worker emits through it, and its slots (so the callbacks) run there."""
+
+    succeeded = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, done: Callable[[Any], None] | None, failed: Callable[[str], None] | None,
+                 finished: Callable[[_Relay], None]):
+        super().__init__()
+        self._done, self._failed, self._finished = done, failed, finished
+        self.succeeded.connect(self._on_success)
+        self.failed.connect(self._on_failure)
+
+    @Slot(object)
+    def _on_success(self, result: Any) -> None:
+        try:
+            if self._done:
+                self._done(result)
+        finally:
+            self._finished(self)
+
+    @Slot(str)
+    def _on_failure(self, message: str) -> None:
+        try:
+            if self._failed:
+                self._failed(message)
+        finally:
+            self._finished(self)
+
+
+class _Task(QRunnable):
+    def __init__(self, work: Callable[[], Any], relay: _Relay):
+        super().__init__()
+        self.work, self.relay = work, relay
+
+    def run(self) -> None:
+        try:
+            result = self.work()
+        except EXPECTED_ERRORS as error:
+            self.relay.failed.emit(readable(error))
+            return
+        except Exception as error:  # noqa: BLE001 - reported to the person, logged with its traceback
+            log.error("background task failed:\n%s", traceback.format_exc())
+            self.relay.failed.emit(f"something went wrong: {type(error).__name__}: {error}")
+            return
+        self.relay.succeeded.emit(result)
+
+
+def readable(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.filename + ': ' if error.filename else ''}{error.strerror}"
+    return str(error) or type(error).__name__
+
+
+class TaskRunner(QObject):
+    """Submits callables to one pool; `done(result)` and `failed(message)` run on the UI thread. `submit` may
+    be called from any thread: from a worker, the submission itself is passed to the UI thread first."""
+
+    _submission = Signal(object)
+
+    def __init__(self, pool: QThreadPool, parent: QObject | None = None):
+        super().__init__(parent)
+        self.pool = pool
+        self._relays: set[_Relay] = set()  # kept alive until their task reports
+        self._submission.connect(self._submit_here)
+
+    def submit(self, work: Callable[[], Any], done: Callable[[Any], None] | None = None,
+               failed: Callable[[str], None] | None = None) -> None:
+        if QThread.currentThread() is self.thread():
+            self._submit_here((work, done, failed))
+        else:
+            self._submission.emit((work, done, failed))
+
+    @Slot(object)
+    def _submit_here(self, submission: tuple) -> None:
+        work, done, failed = submission
+        relay = _Relay(done, failed, self._relays.discard)  # made on the UI thread: it is delivered there
+        self._relays.add(relay)
+        self.pool.start(_Task(work, relay))
+
+
+def named_pool(name: str, threads: int) -> QThreadPool:
+    pool = QThreadPool()
+    pool.setObjectName(name)
+    pool.setMaxThreadCount(threads)
+    return pool

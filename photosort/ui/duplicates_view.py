@@ -1,0 +1,217 @@
+"""The duplicates view: clusters listed by kind, one cluster's photos side by side with the suggested keeper
+marked and why, any other photo one click away from being the keeper, and the others to the trash after a
+confirmation that says how many files and how much space."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
+                               QPushButton, QRadioButton, QScrollArea, QSplitter, QVBoxLayout, QWidget)
+
+from ..app.session import trash_plan
+from ..app.thumbnails import ThumbnailLoader
+from ..core.dupes import EXACT, KINDS, NEAR, SIMILAR, Cluster
+from ..core.decode import thumbnail_path
+from .dialogs import ask
+
+CARD_SIDE = 220
+KIND_WORDS = {EXACT: "Exact copies", NEAR: "Same photo, edited or re-saved", SIMILAR: "Similar shots"}
+
+
+def megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size < 1e9 else f"{size / 1e9:.2f} GB"
+
+
+class MemberCard(QFrame):
+    def __init__(self, photo, keeper: bool, reason: str, protected: bool, loader: ThumbnailLoader,
+                 thumbnails: Path | None, group: QButtonGroup, parent=None):
+        super().__init__(parent)
+        self.photo = photo
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        layout = QVBoxLayout(self)
+        self.picture = QLabel("…", alignment=Qt.AlignmentFlag.AlignCenter)
+        self.picture.setFixedSize(CARD_SIDE, CARD_SIDE)
+        layout.addWidget(self.picture)
+        name = QLabel(Path(photo.path).name, wordWrap=True)
+        name.setToolTip(photo.path)
+        layout.addWidget(name)
+        layout.addWidget(QLabel(f"{photo.width} × {photo.height} · {megabytes(photo.size)}"))
+        layout.addWidget(QLabel(str(Path(photo.path).parent), wordWrap=True))
+        self.keep = QRadioButton("Keep this one")
+        self.keep.setChecked(keeper)
+        group.addButton(self.keep, photo.id)
+        layout.addWidget(self.keep)
+        note = QLabel(f"<b>Kept</b>: {reason}" if keeper else ("reference folder: never moved" if protected
+                                                                else "goes to the trash"), wordWrap=True)
+        layout.addWidget(note)
+        self.key = ("dupe", photo.id)
+        loader.loaded.connect(self._arrived)
+        sources = [Path(photo.path)]
+        if thumbnails is not None and photo.fingerprint:
+            sources.insert(0, thumbnail_path(thumbnails, photo.fingerprint))
+        cached = loader.cached(self.key)
+        if cached is not None:
+            self._arrived(self.key, cached)
+        else:
+            loader.request(self.key, sources, CARD_SIDE)
+
+    def _arrived(self, key: object, image: QImage) -> None:
+        if key == self.key and not image.isNull():
+            self.picture.setPixmap(QPixmap.fromImage(image).scaled(
+                CARD_SIDE, CARD_SIDE, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+
+
+class DuplicatesView(QWidget):
+    findRequested = Signal()
+    trashRequested = Signal(list)  # clusters, each with the keeper the person chose
+
+    def __init__(self, loader: ThumbnailLoader, parent=None):
+        super().__init__(parent)
+        self.loader = loader
+        self.thumbnails: Path | None = None
+        self.reference: list[Path] = []
+        self.clusters: list[Cluster] = []
+        layout = QVBoxLayout(self)
+        bar = QHBoxLayout()
+        self.find_button = QPushButton("Find duplicates")
+        self.find_button.clicked.connect(self._find)
+        bar.addWidget(self.find_button)
+        self.kind_boxes = {}
+        for kind in KINDS:
+            box = QCheckBox(kind.capitalize(), checked=True)
+            box.setToolTip(KIND_WORDS[kind])
+            box.toggled.connect(self._refill)
+            self.kind_boxes[kind] = box
+            bar.addWidget(box)
+        bar.addStretch()
+        self.trash_all_button = QPushButton("Move all others to trash…")
+        self.trash_all_button.setToolTip("Every listed exact and near cluster: all but the kept photo")
+        self.trash_all_button.clicked.connect(self._trash_all)
+        bar.addWidget(self.trash_all_button)
+        layout.addLayout(bar)
+        self.summary = QLabel("Compare the library's photos to find copies and look-alikes.", wordWrap=True)
+        layout.addWidget(self.summary)
+        splitter = QSplitter()
+        self.list = QListWidget()
+        self.list.setAccessibleName("Duplicate clusters")
+        self.list.currentRowChanged.connect(self._show_cluster)
+        splitter.addWidget(self.list)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        self.reason = QLabel(wordWrap=True)
+        right_layout.addWidget(self.reason)
+        self.cards_area = QScrollArea(widgetResizable=True)
+        right_layout.addWidget(self.cards_area, 1)
+        self.trash_button = QPushButton("Move the others to trash…")
+        self.trash_button.clicked.connect(self._trash_current)
+        right_layout.addWidget(self.trash_button)
+        splitter.addWidget(right)
+        splitter.setSizes([300, 700])
+        layout.addWidget(splitter, 1)
+        self.group = QButtonGroup(self)
+        self.group.idClicked.connect(self._keeper_chosen)
+        self._refill()
+
+    def _find(self) -> None:
+        self.find_button.setEnabled(False)
+        self.summary.setText("Comparing…")
+        self.findRequested.emit()
+
+    def progress(self, stage: str, done: int, total: int) -> None:
+        self.summary.setText(f"{stage}: {done:,} of {total:,}" if total > 1 else f"{stage}…")
+
+    def set_clusters(self, clusters: list[Cluster]) -> None:
+        self.find_button.setEnabled(True)
+        self.clusters = clusters
+        self._refill()
+
+    def failed(self) -> None:
+        self.find_button.setEnabled(True)
+        self.summary.setText("Could not compare the photos.")
+
+    def visible_clusters(self) -> list[Cluster]:
+        return [cluster for cluster in self.clusters if self.kind_boxes[cluster.kind].isChecked()]
+
+    def _refill(self) -> None:
+        shown = self.visible_clusters()
+        self.list.clear()
+        for cluster in shown:
+            plan = trash_plan([cluster], self.reference)
+            freed = sum(step.photo.size for step in plan.steps)
+            item = QListWidgetItem(f"{KIND_WORDS[cluster.kind]} · {len(cluster.members)} photos · "
+                                   f"{megabytes(freed)} to free\n{Path(cluster.keep.path).name}")
+            self.list.addItem(item)
+        steps = trash_plan([c for c in shown if c.kind != SIMILAR], self.reference).steps
+        if self.clusters or not self.find_button.isEnabled():
+            self.summary.setText(f"{len(shown)} clusters; {len(steps)} copies ({megabytes(sum(s.photo.size for s in steps))}) "
+                                 "can go" if shown else "No duplicates found.")
+        self.trash_all_button.setEnabled(bool(steps))
+        if shown:
+            self.list.setCurrentRow(0)
+        else:
+            self._show_cluster(-1)
+
+    def _current(self) -> Cluster | None:
+        row = self.list.currentRow()
+        shown = self.visible_clusters()
+        return shown[row] if 0 <= row < len(shown) else None
+
+    def _show_cluster(self, _row: int) -> None:
+        cluster = self._current()
+        for button in self.group.buttons():
+            self.group.removeButton(button)
+        holder = QWidget()
+        row_layout = QHBoxLayout(holder)
+        self.trash_button.setEnabled(cluster is not None)
+        if cluster is None:
+            self.reason.setText("")
+            self.cards_area.setWidget(holder)
+            return
+        self.reason.setText(f"<b>{KIND_WORDS[cluster.kind]}</b>: {cluster.reason}")
+        keep_reason = cluster.reason.partition("keep: ")[2] or "suggested"
+        for photo in cluster.members:
+            protected = any(Path(photo.path).is_relative_to(folder) for folder in self.reference)
+            row_layout.addWidget(MemberCard(photo, photo.id == cluster.keep.id, keep_reason, protected, self.loader,
+                                            self.thumbnails, self.group))
+        row_layout.addStretch()
+        self.cards_area.setWidget(holder)
+
+    def _keeper_chosen(self, photo_id: int) -> None:
+        cluster = self._current()
+        if cluster is None or cluster.keep.id == photo_id:
+            return
+        keep = next(photo for photo in cluster.members if photo.id == photo_id)
+        what = cluster.reason.partition("; keep: ")[0]
+        chosen = replace(cluster, keep=keep, reason=f"{what}; keep: your choice")
+        self.clusters[self.clusters.index(cluster)] = chosen
+        row = self.list.currentRow()
+        self._refill()
+        self.list.setCurrentRow(row)
+
+    def _trash_current(self) -> None:
+        cluster = self._current()
+        if cluster is not None:
+            self._confirm_and_trash([cluster])
+
+    def _trash_all(self) -> None:
+        self._confirm_and_trash([cluster for cluster in self.visible_clusters() if cluster.kind != SIMILAR])
+
+    def _confirm_and_trash(self, clusters: list[Cluster]) -> None:
+        plan = trash_plan(clusters, self.reference)
+        if not plan.steps:
+            ask(self, "Nothing to move", "Every other photo here is in a reference folder: nothing will be moved.",
+                information=True)
+            return
+        size = sum(step.photo.size for step in plan.steps)
+        protected = f"\n{len(plan.protected)} in reference folders stay where they are." if plan.protected else ""
+        if ask(self, "Move to trash", f"Move {len(plan.steps)} files ({megabytes(size)}) to the trash?\n"
+               f"The kept photo of each cluster stays and takes on their tags.{protected}\n"
+               "You can restore them from the system trash."):
+            done = {id(cluster) for cluster in clusters}
+            self.clusters = [cluster for cluster in self.clusters if id(cluster) not in done]
+            self.trashRequested.emit(clusters)
+            self._refill()

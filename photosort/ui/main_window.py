@@ -1,0 +1,542 @@
+"""The main window: sidebar (folders, tags), the grid or the duplicates view, the preview pane, the search bar,
+and the indexing status. Widgets only: every piece of work goes through `LibrarySession`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QIcon, QKeySequence
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMenu, QProgressBar,
+                               QPushButton, QSplitter, QStackedWidget, QToolBar, QToolButton, QVBoxLayout, QWidget)
+
+from ..app.models import ModelService, installed_choice
+from ..app.session import FolderState, IndexingState, LibrarySession, SearchHit, TrashReport, View
+from ..app.settings import AppSettings
+from ..app.thumbnails import ThumbnailLoader
+from ..clip.registry import MODELS, RECOMMENDED_MODEL
+from ..paths import resources_dir
+from .dialogs import FailuresDialog, ModelDialog, SettingsDialog, ask
+from .duplicates_view import DuplicatesView, megabytes
+from .photo_grid import PhotoGrid, PhotoListModel
+from .preview import PreviewPane, Viewer, open_in_system_viewer, reveal_in_file_manager
+from .search_bar import SearchBar, more_like
+from .sidebar import FolderList, LabelList
+
+WELCOME, GRID, DUPLICATES = range(3)
+ICON = "icons/photosort.svg"
+
+
+def app_icon() -> QIcon:
+    return QIcon(str(resources_dir() / ICON))
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 90:
+        return f"{seconds:.0f} s left"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min left"
+    return f"{seconds / 3600:.1f} h left"
+
+
+class Welcome(QWidget):
+    """First run (or an empty library): what to do, in one sentence, and the button to do it."""
+
+    def __init__(self, add_folder, parent=None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.addStretch()
+        title = QLabel("<h1>Welcome to photosort</h1>", alignment=Qt.AlignmentFlag.AlignCenter)
+        text = QLabel("Drag your photo folders onto this window, or add one with the button below.<br>"
+                      "photosort looks at every photo on this computer, so that you can find them by describing "
+                      "them — <i>kids on a beach at sunset</i> — tag them with your own labels, and clear out "
+                      "duplicates. Your photos are never changed or uploaded.",
+                      alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        text.setMaximumWidth(640)
+        button = QPushButton("Add folder…")
+        button.setAccessibleName("Add folder")
+        button.clicked.connect(add_folder)
+        layout.addWidget(title)
+        row = QHBoxLayout()
+        row.addStretch()
+        row.addWidget(text)
+        row.addStretch()
+        layout.addLayout(row)
+        button_row = QHBoxLayout()
+        button_row.addStretch()
+        button_row.addWidget(button)
+        button_row.addStretch()
+        layout.addLayout(button_row)
+        layout.addStretch()
+
+
+class IndexingStatus(QWidget):
+    """Status bar: "indexing 1,234 of 5,000 · 45 photos/s · 2 min left", a bar, and pause/resume."""
+
+    def __init__(self, session: LibrarySession, parent=None):
+        super().__init__(parent)
+        self.session = session
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.label = QLabel()
+        # A width of its own: a label that grew with its text would lay the whole window out again at
+        # every progress report.
+        self.label.setFixedWidth(self.label.fontMetrics().horizontalAdvance(
+            "paused · indexing 100,000 of 100,000 · 999.9 photos/s · 59 min left") + 8)
+        self.bar = QProgressBar()
+        self.bar.setMaximumWidth(200)
+        self.bar.setTextVisible(False)
+        self.pause_button = QToolButton(text="Pause")
+        self.pause_button.clicked.connect(self._toggle)
+        self.failures_button = QToolButton()
+        self.failures_button.setVisible(False)
+        self.failures_button.clicked.connect(session.list_failures)
+        for widget in (self.label, self.bar, self.pause_button, self.failures_button):
+            layout.addWidget(widget)
+        self.show_state(IndexingState("idle"))
+
+    def _toggle(self) -> None:
+        if self.session.paused:
+            self.session.resume()
+        else:
+            self.session.pause()
+
+    def show_state(self, state: IndexingState) -> None:
+        self.state = state
+        busy = state.phase != "idle"
+        if self.bar.isVisibleTo(self) != busy:
+            self.bar.setVisible(busy)
+            self.pause_button.setVisible(busy)
+        self.pause_button.setText("Resume" if state.paused else "Pause")
+        if state.phase == "indexing":
+            self.bar.setRange(0, max(state.total, 1))
+            self.bar.setValue(state.done)
+            parts = [f"indexing {state.done:,} of {state.total:,}", f"{state.rate:.1f} photos/s",
+                     format_duration(state.seconds_left)]
+            self.label.setText(("paused · " if state.paused else "") + " · ".join(part for part in parts if part))
+        elif busy:
+            self.bar.setRange(0, 0)
+            self.label.setText(state.phase + "…")
+        else:
+            self.label.setText("up to date" if not state.total else f"indexed {state.done:,} photos")
+        if state.failed:
+            self.failures_button.setText(f"{state.failed} could not be read")
+            self.failures_button.setVisible(True)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, session: LibrarySession, settings: AppSettings, models: ModelService | None = None,
+                 recommended=None):
+        super().__init__()
+        self.session, self.settings = session, settings
+        self.models = models or ModelService(self)
+        self.recommended = recommended or MODELS[RECOMMENDED_MODEL]
+        self.setWindowTitle("photosort")
+        self.setWindowIcon(app_icon())
+        self.setAcceptDrops(True)
+        self.folders: list[FolderState] = []
+        self.results: list[SearchHit] | None = None
+        self.show_weak = False
+        self.query = ""
+        self.model_dialog: ModelDialog | None = None
+        self.pending_folders: list[Path] = []
+
+        self.loader = ThumbnailLoader(self)
+        self.model = PhotoListModel(self.loader, parent=self)
+        self.grid = PhotoGrid()
+        self.grid.setModel(self.model)
+        self.preview = PreviewPane(self.loader)
+        self.viewer = Viewer(self.loader, self)
+        self.duplicates = DuplicatesView(self.loader)
+        self.folder_list = FolderList()
+        self.label_list = LabelList()
+        self.search_bar = SearchBar()
+        self.order_box = QComboBox()
+        self.order_box.addItem("Newest first", "date")
+        self.order_box.addItem("By name", "name")
+        self.order_box.setCurrentIndex(max(self.order_box.findData(settings.order), 0))
+        self._build_layout()
+        self._connect()
+        self._restore_layout()
+        session.view = View(order=self.order_box.currentData())
+
+    # Layout
+
+    def _build_layout(self) -> None:
+        toolbar = QToolBar("Main")
+        toolbar.setObjectName("main-toolbar")
+        toolbar.setMovable(False)
+        add = QAction("Add folder…", self)
+        add.triggered.connect(self.add_folder_dialog)
+        toolbar.addAction(add)
+        toolbar.addWidget(self.search_bar)
+        toolbar.addWidget(self.order_box)
+        settings = QAction("Settings…", self)
+        settings.triggered.connect(self.open_settings)
+        toolbar.addAction(settings)
+        self.addToolBar(toolbar)
+
+        sidebar = QSplitter(Qt.Orientation.Vertical)
+        sidebar.addWidget(self.folder_list)
+        sidebar.addWidget(self.label_list)
+        self.sidebar = sidebar
+
+        grid_page = QWidget()
+        grid_layout = QVBoxLayout(grid_page)
+        grid_layout.setContentsMargins(0, 0, 0, 0)
+        self.results_bar = QWidget()
+        results_layout = QHBoxLayout(self.results_bar)
+        results_layout.setContentsMargins(6, 2, 6, 2)
+        self.results_label = QLabel()
+        self.more_button = QPushButton("Show more")
+        self.more_button.clicked.connect(self.toggle_weak)
+        results_layout.addWidget(self.results_label, 1)
+        results_layout.addWidget(self.more_button)
+        self.results_bar.setVisible(False)
+        grid_layout.addWidget(self.results_bar)
+        grid_layout.addWidget(self.grid)
+
+        self.pages = QStackedWidget()
+        self.pages.addWidget(Welcome(self.add_folder_dialog))
+        self.pages.addWidget(grid_page)
+        self.pages.addWidget(self.duplicates)
+
+        self.splitter = QSplitter()
+        self.splitter.addWidget(sidebar)
+        self.splitter.addWidget(self.pages)
+        self.splitter.addWidget(self.preview)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([240, 900, 320])
+        self.setCentralWidget(self.splitter)
+
+        self.indexing_status = IndexingStatus(self.session)
+        self.statusBar().addPermanentWidget(self.indexing_status)
+        self.resize(1400, 900)
+
+    def _connect(self) -> None:
+        session = self.session
+        session.opened.connect(self._opened)
+        session.photosChanged.connect(self._photos_changed)
+        session.foldersChanged.connect(self._folders_changed)
+        session.labelsChanged.connect(self.label_list.set_labels)
+        session.indexing.connect(self.indexing_status.show_state)
+        session.indexed.connect(self._indexed)
+        session.searchDone.connect(self._search_done)
+        session.searchFailed.connect(lambda _, message: self._search_failed(message))
+        session.photoDetails.connect(self.preview.show_details)
+        session.duplicatesProgress.connect(self.duplicates.progress)
+        session.duplicatesFound.connect(self.duplicates.set_clusters)
+        session.trashed.connect(self._trashed)
+        session.modelNeeded.connect(self.ask_for_model)
+        session.modelReady.connect(lambda model, device: self.statusBar().showMessage(f"{model} on {device}", 8000))
+        session.failures.connect(lambda failures: FailuresDialog(failures, self).open())
+        session.error.connect(self.show_error)
+        session.message.connect(lambda text: self.statusBar().showMessage(text, 10000))
+
+        self.search_bar.queryChanged.connect(self.search)
+        self.order_box.currentIndexChanged.connect(self._order_changed)
+        self.grid.selectionModel().currentChanged.connect(lambda *_: self._current_changed())
+        self.grid.viewRequested.connect(self.view_current)
+        self.grid.trashRequested.connect(self.trash_selection)
+        self.grid.openRequested.connect(lambda: self._with_current(lambda row: open_in_system_viewer(row.path)))
+        self.grid.doubleClicked.connect(lambda _: self.view_current())
+        self.grid.customContextMenuRequested.connect(self._grid_menu)
+        self.viewer.step.connect(self._step_viewer)
+        self.preview.judged.connect(self.session.judge)
+
+        self.folder_list.chosen.connect(self._folder_chosen)
+        self.folder_list.addRequested.connect(self.add_folder_dialog)
+        self.folder_list.removeRequested.connect(session.remove_folder)
+        self.folder_list.rescanRequested.connect(session.rescan)
+        self.folder_list.referenceToggled.connect(session.set_reference)
+        self.folder_list.duplicatesRequested.connect(self.show_duplicates)
+        self.label_list.chosen.connect(self._label_chosen)
+        self.label_list.saveRequested.connect(session.save_label)
+        self.label_list.removeRequested.connect(session.remove_label)
+        self.label_list.retagRequested.connect(session.retag)
+        self.duplicates.findRequested.connect(session.find_duplicates)
+        self.duplicates.trashRequested.connect(session.trash_duplicates)
+        session.error.connect(lambda _: self.duplicates.find_button.setEnabled(True))
+
+        find = QAction(self)
+        find.setShortcut(QKeySequence.StandardKey.Find)
+        find.triggered.connect(self.focus_search)
+        self.addAction(find)
+
+    def _restore_layout(self) -> None:
+        geometry = self.settings.layout("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        for name, widget in (("splitter", self.splitter), ("sidebar", self.sidebar)):
+            state = self.settings.layout(name)
+            if state is not None:
+                widget.restoreState(state)
+        state = self.settings.layout("window")
+        if state is not None:
+            self.restoreState(state)
+
+    def save_layout(self) -> None:
+        self.settings.set_layout("geometry", self.saveGeometry())
+        self.settings.set_layout("window", self.saveState())
+        self.settings.set_layout("splitter", self.splitter.saveState())
+        self.settings.set_layout("sidebar", self.sidebar.saveState())
+        self.settings.order = self.order_box.currentData()
+        self.settings.sync()
+
+    def closeEvent(self, event) -> None:
+        self.save_layout()
+        self.viewer.close()
+        self.loader.shutdown()
+        super().closeEvent(event)
+
+    # The library
+
+    def _opened(self, folder: Path) -> None:
+        self.model.thumbnails = self.preview.thumbnails = self.duplicates.thumbnails = folder / "thumbnails"
+
+    def _folders_changed(self, folders: list[FolderState]) -> None:
+        self.folders = folders
+        self.folder_list.set_folders(folders)
+        self.duplicates.reference = [folder.path for folder in folders if folder.reference]
+        if self.pages.currentIndex() == WELCOME and folders:
+            self.pages.setCurrentIndex(GRID)
+        elif not folders:
+            self.pages.setCurrentIndex(WELCOME)
+
+    def _photos_changed(self, rows) -> None:
+        if self.results is None:
+            current = self.grid.current_row()
+            self.model.set_rows(rows)
+            self._keep_current(current)
+
+    def _keep_current(self, current) -> None:
+        """After new contents, the photo that was current stays current (and in view) if it is still there."""
+        row = self.model.row_of(current.id) if current is not None else None
+        if row is not None and self.grid.currentIndex().row() != row:
+            self.grid.setCurrentIndex(self.model.index(row))
+        self._current_changed()
+
+    def _indexed(self, state: IndexingState) -> None:
+        if self.query:
+            self.search(self.query)  # new photos may match the query on screen
+
+    def add_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a photo folder", str(Path.home()))
+        if folder:
+            self.add_folders([Path(folder)])
+
+    def add_folders(self, folders: list[Path]) -> None:
+        if self.session.library is not None and self.session.model_name is None:
+            self.pending_folders += folders  # added once a model is chosen
+            self.ask_for_model()
+            return
+        self.session.add_folders(folders)
+        self.pages.setCurrentIndex(GRID)
+
+    def ask_for_model(self) -> None:
+        """No model yet: use a published one already installed, else ask (the first-run dialog)."""
+        installed = installed_choice()
+        if installed is not None:
+            self._model_chosen(installed)
+            return
+        if self.model_dialog is None:
+            self.model_dialog = ModelDialog(self.models, self.recommended, self)
+            self.model_dialog.chosen.connect(self._model_chosen)
+            self.model_dialog.finished.connect(lambda _: setattr(self, "model_dialog", None))
+        self.model_dialog.open()
+
+    def _model_chosen(self, model: str) -> None:
+        self.session.use_model(model)
+        if self.pending_folders:
+            folders, self.pending_folders = self.pending_folders, []
+            QTimer.singleShot(0, lambda: self.session.add_folders(folders))
+
+    def open_settings(self) -> None:
+        library = self.session.library
+        dialog = SettingsDialog(self.session.model_name, self.settings.device, self.folders, self.models, self)
+        if dialog.exec():
+            self.settings.device = dialog.device()
+            self.session.set_device(dialog.device())
+            if library is not None and dialog.model() != self.session.model_name:
+                if ask(self, "Change model", f"Index every photo again with {dialog.model()}? Search and tags "
+                       "use the new model once that is done."):
+                    self.session.use_model(dialog.model())
+
+    # Drag and drop of folders
+
+    def _dropped_folders(self, event) -> list[Path]:
+        urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
+        return [Path(url.toLocalFile()) for url in urls if url.isLocalFile() and Path(url.toLocalFile()).is_dir()]
+
+    def dragEnterEvent(self, event) -> None:
+        if self._dropped_folders(event):
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event) -> None:
+        if self._dropped_folders(event):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        folders = self._dropped_folders(event)
+        if folders:
+            event.acceptProposedAction()
+            self.add_folders(folders)
+
+    # Browsing
+
+    def _order_changed(self) -> None:
+        self.settings.order = self.order_box.currentData()
+        self.session.show(View(self.order_box.currentData(), self.session.view.folder, self.session.view.tag))
+
+    def _folder_chosen(self, folder: Path | None) -> None:
+        self.pages.setCurrentIndex(GRID if self.folders else WELCOME)
+        self._leave_search()
+        self.session.show(View(self.session.view.order, folder, self.session.view.tag))
+
+    def _label_chosen(self, label: str | None) -> None:
+        self.pages.setCurrentIndex(GRID)
+        self._leave_search()
+        self.session.show(View(self.session.view.order, self.session.view.folder, label))
+
+    def _current_changed(self) -> None:
+        row = self.grid.current_row()
+        if row is None or self.preview.row is None or row.id != self.preview.row.id:
+            self.preview.show_row(row)
+            if row is not None:
+                self.session.details(row.id, row.path)
+
+    def _with_current(self, action) -> None:
+        row = self.grid.current_row()
+        if row is not None:
+            action(row)
+
+    def view_current(self) -> None:
+        row = self.grid.current_row()
+        if row is not None:
+            self.viewer.show_row(row)
+            self.viewer.show()
+            self.viewer.raise_()
+
+    def _step_viewer(self, step: int) -> None:
+        index = self.grid.currentIndex()
+        target = self.model.index(min(max(index.row() + step, 0), self.model.rowCount() - 1))
+        if target.isValid():
+            self.grid.setCurrentIndex(target)
+            self.viewer.show_row(self.grid.current_row())
+
+    def _grid_menu(self, position) -> None:
+        index = self.grid.indexAt(position)
+        if not index.isValid():
+            return
+        row = self.grid.current_row() if self.grid.currentIndex() == index else self.model.rows[index.row()]
+        menu = QMenu(self)
+        menu.addAction("More like this", lambda: self.more_like(row.path))
+        menu.addAction("View (Space)", self.view_current)
+        menu.addAction("Open in the system viewer", lambda: open_in_system_viewer(row.path))
+        menu.addAction("Show in folder", lambda: reveal_in_file_manager(row.path))
+        menu.addSeparator()
+        menu.addAction("Move to trash… (Del)", self.trash_selection)
+        menu.exec(self.grid.viewport().mapToGlobal(position))
+
+    def trash_selection(self) -> None:
+        rows = self.grid.selected_rows()
+        if not rows:
+            return
+        size = sum(row.size for row in rows)
+        what = f"“{Path(rows[0].path).name}”" if len(rows) == 1 else f"these {len(rows)} photos"
+        if ask(self, "Move to trash", f"Move {what} ({megabytes(size)}) to the trash?\n"
+               "You can restore them from the system trash."):
+            self.session.trash_photos(rows)
+
+    def _trashed(self, report: TrashReport) -> None:
+        text = f"Moved {report.moved} files ({megabytes(report.freed_bytes)}) to the trash."
+        if report.failures:
+            text += f" {len(report.failures)} were left: " + "; ".join(f"{Path(path).name}: {why}" for path, why in
+                                                                        report.failures[:3])
+            self.show_error(text)
+        self.statusBar().showMessage(text, 10000)
+
+    # Search
+
+    def focus_search(self) -> None:
+        self.pages.setCurrentIndex(GRID if self.folders else self.pages.currentIndex())
+        self.search_bar.setFocus()
+        self.search_bar.selectAll()
+
+    def more_like(self, path: str) -> None:
+        self.search_bar.search_for(more_like(path))
+
+    def search(self, text: str) -> None:
+        self.query = text
+        if not text:
+            self._leave_search()
+            self.session.refresh_photos()
+            return
+        if self.session.library is None or self.session.model_name is None:
+            return
+        self.pages.setCurrentIndex(GRID)
+        self.results_bar.setVisible(True)
+        self.results_label.setText("Searching…")
+        self.session.search(text)
+
+    def _search_done(self, _generation: int, results: list[SearchHit]) -> None:
+        if not self.query:
+            return
+        self.results = results
+        self.show_weak = False
+        self._show_results()
+
+    def _show_results(self) -> None:
+        results = self.results or []
+        relevant = [result for result in results if result.relevant]
+        shown = results if self.show_weak else relevant
+        self.model.set_rows([hit.row for hit in shown], {hit.row.id: (hit.score, hit.relevant) for hit in shown})
+        hidden = len(results) - len(relevant)
+        if not results:
+            self.results_label.setText("No photo matches this search yet.")
+        elif not relevant and not self.show_weak:
+            self.results_label.setText(f"Nothing stands out for “{self.query}”; {hidden} weak matches hidden.")
+        else:
+            self.results_label.setText(f"{len(relevant)} matches for “{self.query}”"
+                                       + (f", {hidden} weaker ones hidden" if hidden and not self.show_weak else ""))
+        self.more_button.setVisible(hidden > 0)
+        self.more_button.setText("Show fewer" if self.show_weak else f"Show {hidden} more")
+        if self.model.rowCount():
+            self.grid.setCurrentIndex(self.model.index(0))
+        self._current_changed()
+
+    def toggle_weak(self) -> None:
+        self.show_weak = not self.show_weak
+        self._show_results()
+
+    def _search_failed(self, message: str) -> None:
+        self.results_label.setText(message)
+        self.more_button.setVisible(False)
+
+    def _leave_search(self) -> None:
+        if self.results is not None or self.query:
+            self.results = None
+            self.query = ""
+            self.search_bar.clear()
+        self.results_bar.setVisible(False)
+
+    def show_duplicates(self) -> None:
+        self.pages.setCurrentIndex(DUPLICATES)
+
+    # Errors
+
+    def show_error(self, message: str) -> None:
+        """Readable, and never in the way: the status bar, and a dialog the person closes when they like."""
+        self.statusBar().showMessage(message, 15000)
+        box = getattr(self, "_error_box", None)
+        if box is None:
+            from PySide6.QtWidgets import QMessageBox
+
+            box = QMessageBox(QMessageBox.Icon.Warning, "photosort", "", QMessageBox.StandardButton.Close, self)
+            box.setWindowModality(Qt.WindowModality.NonModal)
+            self._error_box = box
+        box.setText(message)
+        box.show()
+
