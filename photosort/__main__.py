@@ -95,6 +95,12 @@ def _run_gui(args: argparse.Namespace) -> int:
 
     from .core.library import default_library_dir
 
+    if sys.platform.startswith("linux") and not any(os.environ.get(name) for name in
+                                                    ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
+        # Qt would abort with a page about platform plugins: one line says it better.
+        print("photosort: no display to open the desktop app on (DISPLAY is not set). The commands "
+              "(`photosort --help`) work without one.", file=sys.stderr)
+        return 1
     try:
         from .ui.app import run_app
     except ImportError as error:  # a Qt that cannot start here (no display libraries): say so, plainly

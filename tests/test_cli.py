@@ -1,8 +1,10 @@
 """The `photosort models` commands, run as a user runs them: a subprocess, exit codes, one-line errors."""
 
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import torch
 
@@ -43,9 +45,40 @@ def test_importing_a_file_that_is_not_clip_fails_in_one_line(tmp_path, isolated_
     assert result.stderr.count("\n") == 1 and "notes.pt" in result.stderr
 
 
-def test_no_command_prints_help(isolated_data_dir):
-    result = run(data_dir=isolated_data_dir)
-    assert result.returncode == 0 and "models" in result.stdout
+def test_help_lists_the_commands(isolated_data_dir):
+    result = run("--help", data_dir=isolated_data_dir)
+    assert result.returncode == 0 and "models" in result.stdout and "search" in result.stdout
+
+
+def test_no_display_gets_one_line_not_a_crash(isolated_data_dir):
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env["PHOTOSORT_DATA_DIR"] = str(isolated_data_dir)
+    result = subprocess.run([sys.executable, "-m", "photosort"], capture_output=True, text=True, env=env,
+                            timeout=120)
+    assert result.returncode == 1 and "no display" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_no_command_opens_the_app_which_closes_cleanly_on_sigterm(tmp_path, isolated_data_dir):
+    """`photosort` alone is the desktop app: it opens its library, and a SIGTERM (a logout, Ctrl+C) closes it
+    as the close button does."""
+    library = tmp_path / "library"
+    env = dict(os.environ, PHOTOSORT_DATA_DIR=str(isolated_data_dir), XDG_CONFIG_HOME=str(tmp_path / "config"))
+    app = subprocess.Popen([sys.executable, "-m", "photosort", "--library", str(library)], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (library / "catalog.sqlite").exists() and time.monotonic() < deadline and app.poll() is None:
+            time.sleep(0.1)
+        assert (library / "catalog.sqlite").exists(), app.stderr.read() if app.poll() is not None else "no library"
+        time.sleep(1)
+        app.send_signal(signal.SIGTERM)
+        _, stderr = app.communicate(timeout=60)
+    finally:
+        app.kill()
+    assert app.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert (tmp_path / "config" / "photosort" / "photosort.conf").exists()  # the window's layout was saved
 
 
 def test_import_as_a_published_model_takes_its_place(tmp_path, isolated_data_dir, small_vit_state_dict):

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QPushButton
 from photosort.clip.registry import ModelInfo
 from photosort.ui import dialogs, duplicates_view, main_window
 from photosort.ui.photo_grid import RowRole
+from photosort.ui.preview import file_size
 from tests.gui_helpers import (close_app, drop_urls, library_with_tiny_model, open_app, wait_until_indexed)
 from tests.http_server import FileServer, closed_port_url
 from tests.library_helpers import TINY_MODEL, kind_of, tiny_world, write_photo
@@ -148,7 +149,8 @@ def test_a_duplicate_cluster_goes_to_the_trash_but_its_keeper(qtbot, tmp_path, m
         monkeypatch.setattr(duplicates_view, "ask", lambda parent, title, text, **_: asked.append(text) or True)
         with qtbot.waitSignal(session.trashed, timeout=30_000) as trashed:
             qtbot.mouseClick(window.duplicates.trash_button, Qt.MouseButton.LeftButton)
-        assert "Move 1 files" in asked[0] and "MB" in asked[0]  # how many files, how much space
+        doomed = next(photo for photo in clusters[0].members if photo.path != keeper)
+        assert f"Move 1 file ({file_size(doomed.size)})" in asked[0]  # how many files, how much space
         assert trashed.args[0].moved == 1
         assert Path(keeper).exists()
         assert len(list((photos).iterdir())) == 2
@@ -336,5 +338,10 @@ def test_settings_dialog_shows_models_with_quality_and_detected_devices(qtbot, t
         assert "63.3%" in dialog.model_facts.text() and "338 MB download" in dialog.model_facts.text()
         qtbot.waitUntil(lambda: "cpu:" in dialog.detected.text(), timeout=60_000)
         assert "cores" in dialog.detected.text()
+        # A library on the bundled model's file: that model is the one shown, so OK changes nothing.
+        bundled = dialogs.SettingsDialog(str(TINY_MODEL), "cpu", [], window.models, window)
+        qtbot.addWidget(bundled)
+        assert bundled.model() == str(TINY_MODEL) and bundled.device() == "cpu"
+        assert "coloured shapes" in bundled.model_facts.text()
     finally:
         close_app(session, window)

@@ -122,14 +122,17 @@ def _serve(model: str, device: str | None, pictures: Connection, texts: Connecti
     try:
         from ..clip import ClipError, Encoder
 
-        encoder = Encoder.load(model, _gpu_or_cpu() if device == "gpu" else device)
+        encoder = Encoder.load(model, device)
     except (ClipError, OSError, RuntimeError) as error:
         pictures.send(("error", f"cannot load the model {model!r}: {error}"))
         return
-    pictures.send(("ready", encoder.resolution, encoder.dim, _describe(encoder)))
+    pictures.send(("ready", encoder.resolution, encoder.dim, encoder.describe()))
     thread = threading.Thread(target=_answer, args=(texts, encoder.encode_texts), daemon=True)
     thread.start()
     _answer(pictures, encoder.encode_pictures)
+    # Done: leave without tearing the interpreter down, which would stop torch's worker threads mid-flight
+    # (C++ aborts with "terminate called without an active exception"). Nothing is left to flush.
+    os._exit(0)
 
 
 def _answer(connection: Connection, work: Callable[[Any], np.ndarray]) -> None:
@@ -157,26 +160,6 @@ def _yield_to_the_app() -> None:
             os.nice(BACKGROUND_NICENESS)
         except OSError:
             pass
-
-
-def _gpu_or_cpu() -> str:
-    """The person asked for "the GPU": CUDA where there is one, else Apple's Metal, else the CPU."""
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    return "mps" if torch.backends.mps.is_available() else "cpu"
-
-
-def _describe(encoder) -> str:
-    device = encoder.device
-    if device.type == "cuda":
-        import torch
-
-        return f"{torch.cuda.get_device_name(device)} (CUDA, {str(encoder.dtype).removeprefix('torch.')})"
-    if device.type == "mps":
-        return "Apple GPU (Metal, float16)"
-    return "CPU" + (" (bf16 matrix units)" if encoder.cpu_bfloat16 else "")
 
 
 def decoder_pool(workers: int) -> ProcessPoolExecutor:

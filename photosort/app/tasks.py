@@ -62,13 +62,20 @@ class _Task(QRunnable):
         try:
             result = self.work()
         except EXPECTED_ERRORS as error:
-            self.relay.failed.emit(readable(error))
+            self._report(self.relay.failed, readable(error))
             return
         except Exception as error:  # noqa: BLE001 - reported to the person, logged with its traceback
             log.error("background task failed:\n%s", traceback.format_exc())
-            self.relay.failed.emit(f"something went wrong: {type(error).__name__}: {error}")
+            self._report(self.relay.failed, f"something went wrong: {type(error).__name__}: {error}")
             return
-        self.relay.succeeded.emit(result)
+        self._report(self.relay.succeeded, result)
+
+    @staticmethod
+    def _report(signal, value: Any) -> None:
+        try:
+            signal.emit(value)
+        except RuntimeError:
+            pass  # the app closed while this ran: nobody is left to tell
 
 
 def readable(error: BaseException) -> str:

@@ -47,6 +47,14 @@ class Encoder:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cpu_bfloat16):
             return self._unit(self.model.encode_text(tokens))
 
+    def describe(self) -> str:
+        """What the model runs on, in words: "NVIDIA H100 (CUDA, float16)", "CPU (bf16 matrix units)"."""
+        if self.device.type == "cuda":
+            return f"{torch.cuda.get_device_name(self.device)} (CUDA, {str(self.dtype).removeprefix('torch.')})"
+        if self.device.type == "mps":
+            return "Apple GPU (Metal, float16)"
+        return "CPU" + (" (bf16 matrix units)" if self.cpu_bfloat16 else "")
+
     @staticmethod
     def _unit(features: torch.Tensor) -> np.ndarray:
         return F.normalize(features.float(), dim=-1).cpu().numpy()  # [batch, dim]

@@ -71,7 +71,7 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     choice = "auto" if device is None else str(device).strip().lower()
     if choice == "auto":
         choice = os.environ.get(DEVICE_VARIABLE, "auto").strip().lower() or "auto"
-    if choice == "auto":
+    if choice in ("auto", "gpu"):  # "gpu": whichever GPU there is, as the desktop app's setting says it
         if torch.cuda.is_available():
             return torch.device("cuda")
         if torch.backends.mps.is_available():

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gc
+import signal
 import sys
 from pathlib import Path
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from ..app.session import LibrarySession
@@ -29,6 +31,23 @@ def build(library_folder: Path, settings: AppSettings | None = None, watch: bool
     return session, window
 
 
+SIGNAL_CHECK_MS = 250  # Python runs signal handlers only between its own instructions: look in this often
+
+
+def _quit_on_signals(app: QApplication, window) -> None:
+    """Ctrl+C in the terminal that started the app, or a system shutdown's SIGTERM, closes it as the close
+    button does: the layout is saved, the batch in flight commits, the index is written."""
+    def close(*_) -> None:
+        window.close()
+        app.quit()
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, close)
+    ticker = QTimer(app)
+    ticker.timeout.connect(lambda: None)  # gives Python the chance to run a pending handler
+    ticker.start(SIGNAL_CHECK_MS)
+
+
 def run_app(library_folder: Path) -> int:
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName(APP_NAME)
@@ -37,6 +56,7 @@ def run_app(library_folder: Path) -> int:
     app.setWindowIcon(app_icon())
     session, window = build(library_folder)
     window.show()
+    _quit_on_signals(app, window)
     try:
         return app.exec()
     finally:

@@ -143,6 +143,13 @@ class SettingsDialog(QDialog):
             self.model_box.setItemData(self.model_box.count() - 1, choice.summary or choice.description,
                                        Qt.ItemDataRole.ToolTipRole)
         index = self.model_box.findData(current_model)
+        if index < 0 and current_model:  # a checkpoint file: the bundled or an imported model, by its name
+            index = self.model_box.findData(Path(current_model).stem)
+            if index < 0:
+                self.model_box.addItem(Path(current_model).name, current_model)
+                index = self.model_box.count() - 1
+            else:
+                self.model_box.setItemData(index, current_model)  # kept as the library names it
         self.model_box.setCurrentIndex(max(index, 0))
         self.model_facts = QLabel(wordWrap=True)
         self.model_box.currentIndexChanged.connect(self._show_facts)
@@ -171,7 +178,7 @@ class SettingsDialog(QDialog):
 
     def _show_facts(self) -> None:
         name = self.model_box.currentData()
-        choice = next((choice for choice in model_choices() if choice.name == name), None)
+        choice = next((choice for choice in model_choices() if choice.name in (name, Path(name).stem)), None)
         if choice is not None:
             self.model_facts.setText(f"{choice.description}. {choice.summary}." if choice.summary
                                      else choice.description)

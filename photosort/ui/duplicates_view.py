@@ -17,13 +17,10 @@ from ..app.thumbnails import ThumbnailLoader
 from ..core.dupes import EXACT, KINDS, NEAR, SIMILAR, Cluster
 from ..core.decode import thumbnail_path
 from .dialogs import ask
+from .preview import file_size
 
 CARD_SIDE = 220
 KIND_WORDS = {EXACT: "Exact copies", NEAR: "Same photo, edited or re-saved", SIMILAR: "Similar shots"}
-
-
-def megabytes(size: int) -> str:
-    return f"{size / 1e6:.1f} MB" if size < 1e9 else f"{size / 1e9:.2f} GB"
 
 
 class MemberCard(QFrame):
@@ -39,7 +36,7 @@ class MemberCard(QFrame):
         name = QLabel(Path(photo.path).name, wordWrap=True)
         name.setToolTip(photo.path)
         layout.addWidget(name)
-        layout.addWidget(QLabel(f"{photo.width} × {photo.height} · {megabytes(photo.size)}"))
+        layout.addWidget(QLabel(f"{photo.width} × {photo.height} · {file_size(photo.size)}"))
         layout.addWidget(QLabel(str(Path(photo.path).parent), wordWrap=True))
         self.keep = QRadioButton("Keep this one")
         self.keep.setChecked(keeper)
@@ -48,6 +45,7 @@ class MemberCard(QFrame):
         note = QLabel(f"<b>Kept</b>: {reason}" if keeper else ("reference folder: never moved" if protected
                                                                 else "goes to the trash"), wordWrap=True)
         layout.addWidget(note)
+        layout.addStretch()
         self.key = ("dupe", photo.id)
         loader.loaded.connect(self._arrived)
         sources = [Path(photo.path)]
@@ -143,11 +141,11 @@ class DuplicatesView(QWidget):
             plan = trash_plan([cluster], self.reference)
             freed = sum(step.photo.size for step in plan.steps)
             item = QListWidgetItem(f"{KIND_WORDS[cluster.kind]} · {len(cluster.members)} photos · "
-                                   f"{megabytes(freed)} to free\n{Path(cluster.keep.path).name}")
+                                   f"{file_size(freed)} to free\n{Path(cluster.keep.path).name}")
             self.list.addItem(item)
         steps = trash_plan([c for c in shown if c.kind != SIMILAR], self.reference).steps
         if self.clusters or not self.find_button.isEnabled():
-            self.summary.setText(f"{len(shown)} clusters; {len(steps)} copies ({megabytes(sum(s.photo.size for s in steps))}) "
+            self.summary.setText(f"{len(shown)} clusters; {len(steps)} copies ({file_size(sum(s.photo.size for s in steps))}) "
                                  "can go" if shown else "No duplicates found.")
         self.trash_all_button.setEnabled(bool(steps))
         if shown:
@@ -208,7 +206,8 @@ class DuplicatesView(QWidget):
             return
         size = sum(step.photo.size for step in plan.steps)
         protected = f"\n{len(plan.protected)} in reference folders stay where they are." if plan.protected else ""
-        if ask(self, "Move to trash", f"Move {len(plan.steps)} files ({megabytes(size)}) to the trash?\n"
+        files = f"{len(plan.steps)} file{'s' if len(plan.steps) > 1 else ''}"
+        if ask(self, "Move to trash", f"Move {files} ({file_size(size)}) to the trash?\n"
                f"The kept photo of each cluster stays and takes on their tags.{protected}\n"
                "You can restore them from the system trash."):
             done = {id(cluster) for cluster in clusters}

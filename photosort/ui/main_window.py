@@ -17,9 +17,9 @@ from ..app.thumbnails import ThumbnailLoader
 from ..clip.registry import MODELS, RECOMMENDED_MODEL
 from ..paths import resources_dir
 from .dialogs import FailuresDialog, ModelDialog, SettingsDialog, ask
-from .duplicates_view import DuplicatesView, megabytes
+from .duplicates_view import DuplicatesView
 from .photo_grid import PhotoGrid, PhotoListModel
-from .preview import PreviewPane, Viewer, open_in_system_viewer, reveal_in_file_manager
+from .preview import PreviewPane, Viewer, file_size, open_in_system_viewer, reveal_in_file_manager
 from .search_bar import SearchBar, more_like
 from .sidebar import FolderList, LabelList
 
@@ -29,6 +29,12 @@ ICON = "icons/photosort.svg"
 
 def app_icon() -> QIcon:
     return QIcon(str(resources_dir() / ICON))
+
+
+def model_label(model: str) -> str:
+    """A model's name as a person reads it: a checkpoint file by its name, not its whole path."""
+    path = Path(model)
+    return path.stem if path.suffix in (".pt", ".pth", ".bin", ".safetensors") else model
 
 
 def format_duration(seconds: float | None) -> str:
@@ -54,6 +60,7 @@ class Welcome(QWidget):
                       "them — <i>kids on a beach at sunset</i> — tag them with your own labels, and clear out "
                       "duplicates. Your photos are never changed or uploaded.",
                       alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        text.setMinimumWidth(520)
         text.setMaximumWidth(640)
         button = QPushButton("Add folder…")
         button.setAccessibleName("Add folder")
@@ -192,8 +199,11 @@ class MainWindow(QMainWindow):
         self.results_label = QLabel()
         self.more_button = QPushButton("Show more")
         self.more_button.clicked.connect(self.toggle_weak)
+        self.all_button = QPushButton("Show all photos")
+        self.all_button.clicked.connect(self.show_all)
         results_layout.addWidget(self.results_label, 1)
         results_layout.addWidget(self.more_button)
+        results_layout.addWidget(self.all_button)
         self.results_bar.setVisible(False)
         grid_layout.addWidget(self.results_bar)
         grid_layout.addWidget(self.grid)
@@ -209,6 +219,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.preview)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([240, 900, 320])
+        self.pages.currentChanged.connect(lambda page: self.preview.setVisible(page == GRID))
         self.setCentralWidget(self.splitter)
 
         self.indexing_status = IndexingStatus(self.session)
@@ -230,7 +241,8 @@ class MainWindow(QMainWindow):
         session.duplicatesFound.connect(self.duplicates.set_clusters)
         session.trashed.connect(self._trashed)
         session.modelNeeded.connect(self.ask_for_model)
-        session.modelReady.connect(lambda model, device: self.statusBar().showMessage(f"{model} on {device}", 8000))
+        session.modelReady.connect(lambda model, device: self.statusBar().showMessage(
+            f"model {model_label(model)} on {device}", 8000))
         session.failures.connect(lambda failures: FailuresDialog(failures, self).open())
         session.error.connect(self.show_error)
         session.message.connect(lambda text: self.statusBar().showMessage(text, 10000))
@@ -310,6 +322,22 @@ class MainWindow(QMainWindow):
             current = self.grid.current_row()
             self.model.set_rows(rows)
             self._keep_current(current)
+            self._show_filter(len(rows))
+
+    def _show_filter(self, count: int) -> None:
+        """A bar over the grid while it shows one label's photos, with the way back to all of them."""
+        tag = self.session.view.tag
+        if self.results is None:
+            self.results_bar.setVisible(tag is not None)
+            self.more_button.setVisible(False)
+            self.all_button.setVisible(tag is not None)
+            if tag is not None:
+                self.results_label.setText(f"{count:,} photos tagged “{tag}”")
+
+    def show_all(self) -> None:
+        self.label_list.clear_filter()
+        self._leave_search()
+        self.session.show(View(self.session.view.order, self.session.view.folder, None))
 
     def _keep_current(self, current) -> None:
         """After new contents, the photo that was current stays current (and in view) if it is still there."""
@@ -446,12 +474,12 @@ class MainWindow(QMainWindow):
             return
         size = sum(row.size for row in rows)
         what = f"“{Path(rows[0].path).name}”" if len(rows) == 1 else f"these {len(rows)} photos"
-        if ask(self, "Move to trash", f"Move {what} ({megabytes(size)}) to the trash?\n"
+        if ask(self, "Move to trash", f"Move {what} ({file_size(size)}) to the trash?\n"
                "You can restore them from the system trash."):
             self.session.trash_photos(rows)
 
     def _trashed(self, report: TrashReport) -> None:
-        text = f"Moved {report.moved} files ({megabytes(report.freed_bytes)}) to the trash."
+        text = f"Moved {report.moved} files ({file_size(report.freed_bytes)}) to the trash."
         if report.failures:
             text += f" {len(report.failures)} were left: " + "; ".join(f"{Path(path).name}: {why}" for path, why in
                                                                         report.failures[:3])
@@ -478,6 +506,7 @@ class MainWindow(QMainWindow):
             return
         self.pages.setCurrentIndex(GRID)
         self.results_bar.setVisible(True)
+        self.all_button.setVisible(False)
         self.results_label.setText("Searching…")
         self.session.search(text)
 
@@ -521,6 +550,7 @@ class MainWindow(QMainWindow):
             self.query = ""
             self.search_bar.clear()
         self.results_bar.setVisible(False)
+        self.all_button.setVisible(False)
 
     def show_duplicates(self) -> None:
         self.pages.setCurrentIndex(DUPLICATES)

@@ -22,6 +22,13 @@ PREVIEW_SIDE = 512
 VIEWER_SIDE = 2560  # the viewer decodes at most this size: a 50 MP photo need not be decoded whole
 
 
+def file_size(size: int) -> str:
+    """Bytes as a person reads them: 840 KB, 3.2 MB, 1.05 GB."""
+    if size < 1e6:
+        return f"{max(size, 1) / 1e3:.0f} KB"
+    return f"{size / 1e6:.1f} MB" if size < 1e9 else f"{size / 1e9:.2f} GB"
+
+
 def open_in_system_viewer(path: str) -> bool:
     return QDesktopServices.openUrl(QUrl.fromLocalFile(path))
 
@@ -46,7 +53,7 @@ def reveal_in_file_manager(path: str) -> bool:
 def describe(row: BrowseRow) -> str:
     taken = datetime.fromtimestamp(row.taken).strftime("%Y-%m-%d %H:%M")
     size = f"{row.width} × {row.height}" if row.width and row.height else "size not read yet"
-    return f"{taken} · {size} · {row.size / 1e6:.1f} MB" + ("" if row.online else " · folder offline")
+    return f"{taken} · {size} · {file_size(row.size)}" + ("" if row.online else " · folder offline")
 
 
 class TagChip(QWidget):

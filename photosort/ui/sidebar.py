@@ -155,7 +155,8 @@ class LabelList(QWidget):
             if label.name == self._filter:
                 item.setSelected(True)
         if not labels:
-            hint = QListWidgetItem("No labels yet: New… describes one in words")
+            hint = QListWidgetItem("No labels yet")
+            hint.setToolTip("New… makes one: a name, and what it looks like in words")
             hint.setFlags(Qt.ItemFlag.NoItemFlags)
             self.list.addItem(hint)
         self._enable()
