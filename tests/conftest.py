@@ -1,14 +1,19 @@
 import os
+import tempfile
 
 # Qt's tests draw into memory: no display is needed, here or in CI. Set before any QApplication exists. The
 # screen is a laptop's (the offscreen default, 800 x 600, is smaller than the app's smallest window).
 _SCREEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "offscreen-screen.json")
 os.environ.setdefault("QT_QPA_PLATFORM", f"offscreen:configfile={_SCREEN}")
 
+# The system trash of every test that moves files to it, whatever the person running the tests has set:
+# send2trash reads this once, when first imported.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="photosort-tests-data-")
+
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from tests import reference
+from tests import reference  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

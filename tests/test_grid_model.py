@@ -13,7 +13,7 @@ from PySide6.QtTest import QAbstractItemModelTester
 
 from photosort.app.thumbnails import ThumbnailLoader
 from photosort.core.catalog import BrowseRow
-from photosort.ui.photo_grid import CELL, RowRole, ScoreRole, PhotoGrid, PhotoListModel
+from photosort.ui.photo_grid import CELL, PhotoGrid, PhotoListModel, RowRole, ScoreRole
 
 
 def rows(ids) -> list[BrowseRow]:

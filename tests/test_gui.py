@@ -5,6 +5,7 @@ first-run model dialog against a real local HTTP server, keyboard, layout memory
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from photosort.clip.registry import ModelInfo
 from photosort.ui import dialogs, duplicates_view, main_window
 from photosort.ui.photo_grid import RowRole
 from photosort.ui.preview import file_size
-from tests.gui_helpers import (close_app, drop_urls, library_with_tiny_model, open_app, wait_until_indexed)
+from tests.gui_helpers import close_app, drop_urls, library_with_tiny_model, open_app, wait_until_indexed
 from tests.http_server import FileServer, closed_port_url
 from tests.library_helpers import TINY_MODEL, kind_of, tiny_world, write_photo
 
@@ -36,6 +37,11 @@ def indexed_app(qtbot, tmp_path, world):
     wait_until_indexed(qtbot, window, len(world))
     yield session, window
     close_app(session, window)
+
+
+def has_label(name: str):
+    """For waitSignal: the labelsChanged that carries this label (the watcher's refreshes send others)."""
+    return lambda labels: any(label.name == name for label in labels)
 
 
 def grid_paths(window) -> list[str]:
@@ -97,7 +103,7 @@ def test_more_like_this_from_a_photo_and_by_dropping_it_on_the_search_bar(qtbot,
 
 def test_a_new_label_tags_photos_and_a_rejected_suggestion_is_removed(qtbot, indexed_app, monkeypatch):
     session, window = indexed_app
-    with qtbot.waitSignal(session.labelsChanged, timeout=30_000) as changed:
+    with qtbot.waitSignal(session.labelsChanged, timeout=30_000, check_params_cb=has_label("reds")) as changed:
         window.label_list.saveRequested.emit("reds", ["red circles", "red squares", "red triangles", "red stars"],
                                              None)
     labels = {label.name: label.photos for label in changed.args[0]}
@@ -128,8 +134,13 @@ def _tag_button(window, name: str):
                 None)
 
 
+def trashed_names() -> set[str]:
+    """Files in the tests' system trash (conftest points XDG_DATA_HOME at a folder of its own)."""
+    files = Path(os.environ["XDG_DATA_HOME"]) / "Trash" / "files"
+    return {path.name for path in files.iterdir()} if files.is_dir() else set()
+
+
 def test_a_duplicate_cluster_goes_to_the_trash_but_its_keeper(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))  # the system trash, inside the test's folder
     photos = tmp_path / "photos"
     original = write_photo(photos / "original.png", "red", "star", 2, seed=3)
     shutil.copyfile(original, photos / "copy of original.png")
@@ -154,14 +165,13 @@ def test_a_duplicate_cluster_goes_to_the_trash_but_its_keeper(qtbot, tmp_path, m
         assert trashed.args[0].moved == 1
         assert Path(keeper).exists()
         assert len(list((photos).iterdir())) == 2
-        assert len(list((tmp_path / "xdg" / "Trash" / "files").iterdir())) == 1  # in the trash, not deleted
+        assert Path(doomed.path).name in trashed_names()  # in the trash, not deleted
         qtbot.waitUntil(lambda: window.model.rowCount() == 2, timeout=10_000)
     finally:
         close_app(session, window)
 
 
 def test_choosing_another_keeper_and_reference_folders_are_respected(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     reference, working = tmp_path / "reference", tmp_path / "working"
     original = write_photo(reference / "a.png", "green", "square", 1, seed=8)
     working.mkdir()
@@ -245,7 +255,6 @@ def test_first_run_offline_says_so_and_the_demo_model_still_works(qtbot, tmp_pat
 
 
 def test_keyboard_space_views_delete_trashes_after_asking(qtbot, indexed_app, tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     session, window = indexed_app
     window.grid.setFocus()
     window.grid.setCurrentIndex(window.model.index(0))
@@ -266,7 +275,7 @@ def test_keyboard_space_views_delete_trashes_after_asking(qtbot, indexed_app, tm
     monkeypatch.setattr(main_window, "ask", lambda parent, title, text: True)
     with qtbot.waitSignal(session.trashed, timeout=30_000):
         qtbot.keyClick(window.grid, Qt.Key.Key_Delete)
-    assert not Path(target.path).exists()
+    assert not Path(target.path).exists() and Path(target.path).name in trashed_names()
     qtbot.waitUntil(lambda: window.model.rowCount() == 63, timeout=10_000)
 
 
@@ -335,7 +344,7 @@ def test_settings_dialog_shows_models_with_quality_and_detected_devices(qtbot, t
         dialog = dialogs.SettingsDialog("ViT-B/32", "auto", [], window.models, window)
         qtbot.addWidget(dialog)
         assert dialog.model() == "ViT-B/32"
-        assert "63.3%" in dialog.model_facts.text() and "338 MB download" in dialog.model_facts.text()
+        assert "63.3%" in dialog.model_facts.text() and "354 MB download" in dialog.model_facts.text()
         qtbot.waitUntil(lambda: "cpu:" in dialog.detected.text(), timeout=60_000)
         assert "cores" in dialog.detected.text()
         # A library on the bundled model's file: that model is the one shown, so OK changes nothing.
@@ -345,3 +354,60 @@ def test_settings_dialog_shows_models_with_quality_and_detected_devices(qtbot, t
         assert "coloured shapes" in bundled.model_facts.text()
     finally:
         close_app(session, window)
+
+
+def test_importing_a_model_file_and_a_file_that_is_no_model(qtbot, tmp_path, monkeypatch, small_vit_file):
+    session, window = open_app(qtbot, tmp_path, recommended=served_model(closed_port_url()))
+    try:
+        qtbot.waitUntil(lambda: window.model_dialog is not None and window.model_dialog.isVisible())
+        dialog = window.model_dialog
+        not_a_model = tmp_path / "holiday.pt"
+        not_a_model.write_bytes(b"these are not weights")
+        picked = iter([str(not_a_model), str(small_vit_file)])
+        monkeypatch.setattr(dialogs.QFileDialog, "getOpenFileName", lambda *args, **kwargs: (next(picked), ""))
+        with qtbot.waitSignal(window.models.importFailed, timeout=60_000):
+            dialog.import_button.click()
+        assert "cannot be used" in dialog.status.text() and "holiday.pt" in dialog.status.text()
+        assert "Traceback" not in dialog.status.text() and dialog.isVisible()
+        dialog.import_button.click()
+        qtbot.waitUntil(lambda: session.model_name == "small-vit", timeout=60_000)
+    finally:
+        close_app(session, window)
+
+
+def test_labels_can_be_renamed_reprompted_accepted_and_removed(qtbot, indexed_app):
+    session, window = indexed_app
+    with qtbot.waitSignal(session.labelsChanged, timeout=30_000, check_params_cb=has_label("blue things")):
+        window.label_list.saveRequested.emit("blue things", ["blue circles", "blue stars"], None)
+    with qtbot.waitSignal(session.labelsChanged, timeout=30_000, check_params_cb=has_label("blues")) as renamed:
+        window.label_list.saveRequested.emit("blues", ["blue squares", "blue triangles"], "blue things")
+    (state,) = renamed.args[0]
+    assert state.name == "blues" and state.prompts == ["blue squares", "blue triangles"]
+    # Accepting a photo the label did not suggest makes it the user's own tag.
+    untagged = next(row for row in window.model.rows if kind_of(row.path) == ("white", "star"))
+    with qtbot.waitSignal(session.photoDetails, timeout=10_000) as details:
+        session.judge("blues", untagged.id, untagged.path, True)
+    assert [(tag.label, tag.source) for tag in details.args[0].tags] == [("blues", "user")]
+    with qtbot.waitSignal(session.labelsChanged, timeout=30_000) as retagged:
+        window.label_list.retag_button.click()
+    assert retagged.args[0][0].photos >= 1
+    with qtbot.waitSignal(session.labelsChanged, timeout=10_000, check_params_cb=lambda labels: not labels):
+        session.remove_label("blues")
+    assert window.label_list.labels == {}
+
+
+def test_sorting_by_name_and_a_folder_of_its_own(qtbot, indexed_app, tmp_path):
+    session, window = indexed_app
+    window.order_box.setCurrentIndex(window.order_box.findData("name"))
+    qtbot.waitUntil(lambda: grid_paths(window) == sorted(grid_paths(window), key=str.lower), timeout=10_000)
+    assert grid_paths(window)[0].endswith("black-circle-0.jpg")
+
+
+def test_changing_the_model_indexes_the_library_again(qtbot, indexed_app, small_vit_file, isolated_data_dir):
+    session, window = indexed_app
+    with qtbot.waitSignal(session.indexed, timeout=120_000, check_params_cb=lambda state: state.total == 64):
+        session.use_model(str(small_vit_file))
+    assert session.model_name == str(small_vit_file)
+    with qtbot.waitSignal(session.searchDone, timeout=30_000) as found:
+        session.search("anything at all")
+    assert len(found.args[1]) > 0  # searchable with the new model's vectors

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -349,9 +349,10 @@ class LibrarySession(QObject):
             try:
                 run = library.encode_pending(encoder, photos=pending, controls=self._controls,
                                              on_progress=self._on_progress, decoders=self._decoders)
-            except BrokenExecutor:  # a decoder process died (a file that crashes an image library)
+            except BrokenExecutor as error:  # a decoder process died (a file that crashes an image library)
                 self._decoders = None
-                raise LibraryError("a photo crashed the image decoder; indexing goes on at the next rescan")
+                raise LibraryError("a photo crashed the image decoder; indexing goes on at the next rescan") \
+                    from error
             final = IndexingState("idle", run.encoded + run.failed, len(pending), run.failed)
             self.refresh()
         else:

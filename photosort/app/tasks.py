@@ -30,8 +30,8 @@ class _Relay(QObject):
     failed = Signal(str)
 
     def __init__(self, done: Callable[[Any], None] | None, failed: Callable[[str], None] | None,
-                 finished: Callable[[_Relay], None]):
-        super().__init__()
+                 finished: Callable[[_Relay], None], parent: QObject):
+        super().__init__(parent)  # gone with its runner: a result that arrives after that is dropped
         self._done, self._failed, self._finished = done, failed, finished
         self.succeeded.connect(self._on_success)
         self.failed.connect(self._on_failure)
@@ -106,7 +106,7 @@ class TaskRunner(QObject):
     @Slot(object)
     def _submit_here(self, submission: tuple) -> None:
         work, done, failed = submission
-        relay = _Relay(done, failed, self._relays.discard)  # made on the UI thread: it is delivered there
+        relay = _Relay(done, failed, self._relays.discard, self)  # made on the UI thread: delivered there
         self._relays.add(relay)
         self.pool.start(_Task(work, relay))
 

@@ -14,8 +14,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..paths import bundled_models_dir, user_models_dir
-from .download import (PARTIAL_SUFFIX, DownloadCancelled, commit_partial, download, is_verified, record_verified,
-                       sha256_of)
+from .download import (
+    PARTIAL_SUFFIX,
+    DownloadCancelled,
+    commit_partial,
+    download,
+    is_verified,
+    record_verified,
+    sha256_of,
+)
 from .errors import CheckpointError, DownloadError, ModelNotFoundError
 from .registry import ACTIVATIONS, MODELS, ModelInfo
 

@@ -253,7 +253,8 @@ class SqliteCatalog:
 
     def browse(self, order: str, folder: Path | None = None, tag: str | None = None,
                ids: list[int] | None = None) -> list[BrowseRow]:
-        """Readable photos (these `ids` only, when given) (of one library folder, with one label), in `order` (a key of BROWSE_ORDERS)."""
+        """Readable photos, in `order` (a key of BROWSE_ORDERS): of one library folder, with one label, or these
+        `ids`, when given."""
         clauses, values = ["p.state = ?"], [OK]
         if folder is not None:
             clauses.append("f.path = ?")

@@ -9,13 +9,26 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-                               QPushButton, QRadioButton, QScrollArea, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QRadioButton,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..app.session import trash_plan
 from ..app.thumbnails import ThumbnailLoader
-from ..core.dupes import EXACT, KINDS, NEAR, SIMILAR, Cluster
 from ..core.decode import thumbnail_path
+from ..core.dupes import EXACT, KINDS, NEAR, SIMILAR, Cluster
 from .dialogs import ask
 from .preview import file_size
 
@@ -145,8 +158,9 @@ class DuplicatesView(QWidget):
             self.list.addItem(item)
         steps = trash_plan([c for c in shown if c.kind != SIMILAR], self.reference).steps
         if self.clusters or not self.find_button.isEnabled():
-            self.summary.setText(f"{len(shown)} clusters; {len(steps)} copies ({file_size(sum(s.photo.size for s in steps))}) "
-                                 "can go" if shown else "No duplicates found.")
+            freed = file_size(sum(step.photo.size for step in steps))
+            self.summary.setText(f"{len(shown)} clusters; {len(steps)} copies ({freed}) can go" if shown
+                                 else "No duplicates found.")
         self.trash_all_button.setEnabled(bool(steps))
         if shown:
             self.list.setCurrentRow(0)

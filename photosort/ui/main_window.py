@@ -7,8 +7,22 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QIcon, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMenu, QProgressBar,
-                               QPushButton, QSplitter, QStackedWidget, QToolBar, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QToolBar,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..app.models import ModelService, installed_choice
 from ..app.session import FolderState, IndexingState, LibrarySession, SearchHit, TrashReport, View
@@ -307,6 +321,9 @@ class MainWindow(QMainWindow):
 
     def _opened(self, folder: Path) -> None:
         self.model.thumbnails = self.preview.thumbnails = self.duplicates.thumbnails = folder / "thumbnails"
+        if self.pending_folders and self.session.model_name is not None:
+            folders, self.pending_folders = self.pending_folders, []
+            self.add_folders(folders)
 
     def _folders_changed(self, folders: list[FolderState]) -> None:
         self.folders = folders
@@ -356,7 +373,10 @@ class MainWindow(QMainWindow):
             self.add_folders([Path(folder)])
 
     def add_folders(self, folders: list[Path]) -> None:
-        if self.session.library is not None and self.session.model_name is None:
+        if self.session.library is None:  # still opening: added once it is open
+            self.pending_folders += folders
+            return
+        if self.session.model_name is None:
             self.pending_folders += folders  # added once a model is chosen
             self.ask_for_model()
             return
