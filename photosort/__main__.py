@@ -118,7 +118,8 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineErrorParser(prog="photosort", description="Offline photo organizer built on CLIP.")
+    parser = OneLineErrorParser(prog="photosort", description="Offline photo organizer built on CLIP.",
+                                epilog="With no command, photosort opens the desktop app.")
     parser.add_argument("--version", action="version", version=f"photosort {__version__}")
     parser.add_argument("--library", metavar="DIR",
                         help="the library folder (catalog, vectors, index, thumbnails); default: $PHOTOSORT_LIBRARY, "

@@ -5,8 +5,8 @@ first-run model dialog against a real local HTTP server, keyboard, layout memory
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -135,8 +135,12 @@ def _tag_button(window, name: str):
 
 
 def trashed_names() -> set[str]:
-    """Files in the tests' system trash (conftest points XDG_DATA_HOME at a folder of its own)."""
-    files = Path(os.environ["XDG_DATA_HOME"]) / "Trash" / "files"
+    """Files in the system trash (a temporary one: conftest points XDG_DATA_HOME at a folder of its own). The
+    trash library reads that variable once, so it is asked where its trash is."""
+    from send2trash import plat_other
+
+    files = Path(plat_other.HOMETRASH) / "files"
+    assert str(files).startswith(tempfile.gettempdir())  # never the real trash of whoever runs the tests
     return {path.name for path in files.iterdir()} if files.is_dir() else set()
 
 
