@@ -83,6 +83,10 @@ def test_typing_a_query_shows_the_right_photos_first(qtbot, indexed_app):
     if window.more_button.isVisible():
         qtbot.mouseClick(window.more_button, Qt.MouseButton.LeftButton)
         assert window.model.rowCount() > shown
+    # A query that cannot be read says why, in the results bar.
+    with qtbot.waitSignal(session.searchFailed, timeout=30_000):
+        window.search_bar.search_for('"red circle')
+    assert "quote" in window.results_label.text()
     # Clearing the search goes back to browsing every photo.
     window.search_bar.clear()
     qtbot.waitUntil(lambda: window.model.rowCount() == 64 and not window.results_bar.isVisible())

@@ -15,8 +15,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, Signal
 from PySide6.QtGui import QImage, QImageReader
 
-# Enough to fill a large screen with the grid several times over; 100k thumbnails would take ~6 GB.
-CACHE_ITEMS = 3000
+# Pictures read but not yet shown (the grid keeps what it shows as pixmaps): a few screens' worth, ~40 MB.
+CACHE_ITEMS = 400
 QUEUE_LIMIT = 256  # requests beyond this are dropped, oldest first: they have long scrolled out of view
 DECODE_THREADS = 2  # image decoding is CPU work: more threads would take cores from indexing
 

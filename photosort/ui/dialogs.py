@@ -121,6 +121,7 @@ class ModelDialog(QDialog):
         path, _ = QFileDialog.getOpenFileName(self, "Import a CLIP model file", str(Path.home()), CHECKPOINT_FILTER)
         if path:
             self._busy(True)
+            self.cancel_button.setVisible(False)  # checking a file is quick and cannot be stopped half-way
             self.progress.setRange(0, 0)
             self.status.setText(f"Checking {Path(path).name}…")
             self.models.import_file(Path(path))

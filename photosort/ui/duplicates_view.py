@@ -178,6 +178,7 @@ class DuplicatesView(QWidget):
             self.group.removeButton(button)
         holder = QWidget()
         row_layout = QHBoxLayout(holder)
+        row_layout.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.trash_button.setEnabled(cluster is not None)
         if cluster is None:
             self.reason.setText("")

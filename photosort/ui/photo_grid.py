@@ -7,6 +7,7 @@ when its picture arrives. With uniform cell sizes the view lays out 100,000 rows
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,7 @@ THUMBNAIL_SIDE = 160  # the cell's picture; the library's thumbnails are 256 px,
 CELL = QSize(THUMBNAIL_SIDE + 16, THUMBNAIL_SIDE + 40)
 
 LAYOUT_BATCH = 5000  # rows laid out between two looks at the event queue: a few milliseconds
+PIXMAP_CACHE = 1000  # thumbnails kept ready to paint: many screens of scrolling back, at most ~100 MB
 CAPTION_CACHE = 20_000  # shortened file names kept for painting
 SMALL_CHANGE = 200  # rows added or removed at once that are reported one run at a time (an import's arrivals)
 
@@ -52,7 +54,7 @@ class PhotoListModel(QAbstractListModel):
         self.rows: list[BrowseRow] = []
         self.scores: dict[int, Score] = {}  # by photo id, while showing search results
         self._ids = np.zeros(0, np.int64)  # the rows' photo ids, in order
-        self._pixmaps: dict[int, QPixmap] = {}  # made from the loader's images on first paint
+        self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()  # what was painted lately, newest last
         loader.loaded.connect(self._picture_arrived)
 
     # Qt's model interface
@@ -100,14 +102,15 @@ class PhotoListModel(QAbstractListModel):
     def picture(self, row: BrowseRow) -> QPixmap | None:
         pixmap = self._pixmaps.get(row.id)
         if pixmap is not None:
+            self._pixmaps.move_to_end(row.id)
             return pixmap
         image = self.loader.cached(row.id)
         if image is not None:
             pixmap = QPixmap.fromImage(image)
+            self.loader.forget(row.id)  # kept here from now on, as a pixmap
             self._pixmaps[row.id] = pixmap
-            if len(self._pixmaps) > 2 * 1000:  # keep only a few screens' worth as pixmaps
-                self._pixmaps.clear()
-                self._pixmaps[row.id] = pixmap
+            while len(self._pixmaps) > PIXMAP_CACHE:
+                self._pixmaps.popitem(last=False)
             return pixmap
         sources = [Path(row.path)]
         if self.thumbnails is not None and row.fingerprint:

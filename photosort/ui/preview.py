@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from ..core.decode import thumbnail_path
 from ..core.labels import AUTO
 
 PREVIEW_SIDE = 512
+REVEAL_TIMEOUT_S = 5
 VIEWER_SIDE = 2560  # the viewer decodes at most this size: a 50 MP photo need not be decoded whole
 
 
@@ -48,15 +50,27 @@ def reveal_in_file_manager(path: str) -> bool:
         return QProcess.startDetached("open", ["-R", path])
     if sys.platform == "win32":
         return QProcess.startDetached("explorer", ["/select,", str(Path(path))])
-    # Linux: the freedesktop file-manager interface selects the file; else open its folder.
+    # Linux: the freedesktop file-manager interface selects the file; where no file manager answers it, the
+    # folder is opened. Asked from a thread of its own: a file manager may take seconds to answer.
+    threading.Thread(target=_show_item_on_linux, args=(path,), name="reveal", daemon=True).start()
+    return True
+
+
+def _show_item_on_linux(path: str) -> None:
     uri = QUrl.fromLocalFile(path).toString()
     try:
         shown = subprocess.run(["dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.FileManager1",
                                 "/org/freedesktop/FileManager1", "org.freedesktop.FileManager1.ShowItems",
-                                f"array:string:{uri}", "string:"], capture_output=True, timeout=3).returncode == 0
+                                f"array:string:{uri}", "string:"], capture_output=True,
+                               timeout=REVEAL_TIMEOUT_S).returncode == 0
     except (OSError, subprocess.SubprocessError):
         shown = False
-    return shown or QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent)))
+    if not shown:
+        try:
+            subprocess.Popen(["xdg-open", str(Path(path).parent)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        except OSError:
+            pass  # no desktop to open it on
 
 
 def describe(row: BrowseRow) -> str:
@@ -133,16 +147,12 @@ class PreviewPane(QWidget):
         self.name.setText(Path(row.path).name)
         self.name.setToolTip(row.path)
         self.facts.setText(describe(row))
-        key = ("preview", row.id)
-        image = self.loader.cached(key)
-        if image is not None:
-            self._show_image(image)
-        else:
-            self.picture.setText("…")
-            sources = [Path(row.path)]
-            if self.thumbnails is not None and row.fingerprint:
-                sources.append(thumbnail_path(self.thumbnails, row.fingerprint))  # for an offline folder
-            self.loader.request(key, sources, PREVIEW_SIDE)
+        self.picture.setProperty("full", None)
+        self.picture.setText("…")
+        sources = [Path(row.path)]
+        if self.thumbnails is not None and row.fingerprint:
+            sources.append(thumbnail_path(self.thumbnails, row.fingerprint))  # for an offline folder
+        self.loader.request(("preview", row.id), sources, PREVIEW_SIDE)
 
     def show_details(self, details: PhotoDetails) -> None:
         if self.row is None or details.id != self.row.id:
@@ -163,6 +173,7 @@ class PreviewPane(QWidget):
 
     def _arrived(self, key: object, image: QImage) -> None:
         if self.row is not None and key == ("preview", self.row.id):
+            self.loader.forget(key)  # a 512-pixel picture: shown, not kept
             if image.isNull():
                 self.picture.setText("This photo cannot be shown")
             else:
