@@ -7,6 +7,7 @@ import os
 import struct
 import subprocess
 import sys
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -38,6 +39,16 @@ def search(library: Path, query: str, k: int = 5, *extra: str) -> list[dict]:
     result = run(library, "search", query, "-k", str(k), "--json", *(extra or ("--all",)))
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+def trashed_names() -> set[str]:
+    """Names in this test process's system trash. The trash library reads XDG_DATA_HOME once, when first
+    imported (conftest points it at a temporary folder first), so it is asked where its trash is."""
+    from send2trash import plat_other
+
+    files = Path(plat_other.HOMETRASH) / "files"
+    assert str(files).startswith(tempfile.gettempdir())  # never the real trash of whoever runs the tests
+    return {path.name for path in files.iterdir()} if files.is_dir() else set()
 
 
 def shape_photo(colour: str, shape: str, count: int = 1, seed: int = 0) -> Image.Image:

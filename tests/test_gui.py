@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from photosort.ui.photo_grid import RowRole
 from photosort.ui.preview import file_size
 from tests.gui_helpers import close_app, drop_urls, library_with_tiny_model, open_app, wait_until_indexed
 from tests.http_server import FileServer, closed_port_url
-from tests.library_helpers import TINY_MODEL, kind_of, tiny_world, write_photo
+from tests.library_helpers import TINY_MODEL, kind_of, tiny_world, trashed_names, write_photo
 
 
 @pytest.fixture
@@ -136,16 +135,6 @@ def _tag_button(window, name: str):
 
     return next((button for button in window.preview.findChildren(QToolButton) if button.accessibleName() == name),
                 None)
-
-
-def trashed_names() -> set[str]:
-    """Files in the system trash (a temporary one: conftest points XDG_DATA_HOME at a folder of its own). The
-    trash library reads that variable once, so it is asked where its trash is."""
-    from send2trash import plat_other
-
-    files = Path(plat_other.HOMETRASH) / "files"
-    assert str(files).startswith(tempfile.gettempdir())  # never the real trash of whoever runs the tests
-    return {path.name for path in files.iterdir()} if files.is_dir() else set()
 
 
 def test_a_duplicate_cluster_goes_to_the_trash_but_its_keeper(qtbot, tmp_path, monkeypatch):

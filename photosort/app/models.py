@@ -124,9 +124,6 @@ class ModelService(QObject):
     def probe_devices(self) -> None:
         self._jobs.submit(lambda: run_in_child(probe_devices), self.devices.emit, lambda _: None)
 
-    def wait(self, milliseconds: int = 30_000) -> bool:
-        return self._jobs.pool.waitForDone(milliseconds)
-
 
 def partial_bytes(info: ModelInfo) -> int:
     """How much of an interrupted download of `info` is kept for the next try."""

@@ -135,6 +135,7 @@ class LibrarySession(QObject):
         self._watcher_lock = threading.Lock()
         self._search_generation = 0
         self._last_state = IndexingState("idle")
+        self._reported_at = 0.0  # when the last progress report went out
         self.last_pass: IndexingState | None = None  # how the latest indexing pass ended
 
     # Opening and closing
@@ -369,7 +370,7 @@ class LibrarySession(QObject):
 
     def _report(self, state: IndexingState, force: bool = False) -> None:
         now = time.monotonic()
-        if force or now - getattr(self, "_reported_at", 0.0) >= PROGRESS_INTERVAL_S:
+        if force or now - self._reported_at >= PROGRESS_INTERVAL_S:
             self._reported_at = now
             self._last_state = state
             self.indexing.emit(state)
@@ -504,16 +505,6 @@ class LibrarySession(QObject):
         self.trashed.emit(report)
         self.refresh()
 
-    def wait(self, milliseconds: int = 30_000) -> bool:
-        """Wait for the library jobs in flight (tests, shutdown)."""
-        return self._pool.waitForDone(milliseconds)
-
-
 def _label_states(library: Library) -> list[LabelState]:
-    counts = library.label_counts()
+    counts = library.labels.counts()
     return [LabelState(name, prompts, counts.get(name, 0)) for name, prompts in library.labels.labels().items()]
-
-
-def trash_plan(clusters: list[Cluster], reference: list[Path]) -> resolve.Plan:
-    """What moving the others to the trash would do: the confirmation's numbers."""
-    return resolve.plan(clusters, reference)

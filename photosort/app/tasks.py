@@ -38,17 +38,16 @@ class _Relay(QObject):
 
     @Slot(object)
     def _on_success(self, result: Any) -> None:
-        try:
-            if self._done:
-                self._done(result)
-        finally:
-            self._finished(self)
+        self._deliver(self._done, result)
 
     @Slot(str)
     def _on_failure(self, message: str) -> None:
+        self._deliver(self._failed, message)
+
+    def _deliver(self, callback: Callable[[Any], None] | None, value: Any) -> None:
         try:
-            if self._failed:
-                self._failed(message)
+            if callback:
+                callback(value)
         finally:
             self._finished(self)
 

@@ -80,8 +80,7 @@ class ThumbnailLoader(QObject):
         with self._lock:
             if not self._queue:
                 return None
-            item = self._queue.pop()  # the newest: what is on screen now
-            return item
+            return self._queue.pop()  # the newest: what is on screen now
 
     def _done(self, key: object) -> None:
         with self._lock:
@@ -93,9 +92,6 @@ class ThumbnailLoader(QObject):
             while len(self._cache) > CACHE_ITEMS:
                 self._cache.popitem(last=False)
         self.loaded.emit(key, image)
-
-    def wait(self, milliseconds: int = 5000) -> bool:
-        return self._pool.waitForDone(milliseconds)
 
     def shutdown(self) -> None:
         """Drop what is queued and wait for the reads in flight (the window is closing)."""

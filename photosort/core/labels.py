@@ -151,6 +151,16 @@ class LabelBook:
                 found.setdefault(photo_id, []).append(label)
         return found
 
+    def tags_of_photo(self, photo_id: int) -> list[tuple[str, str, float | None]]:
+        """(label, source, score) of each of a photo's tags, by label."""
+        return self.db.execute("SELECT label, source, score FROM tags WHERE photo_id = ? "
+                               "ORDER BY label COLLATE NOCASE", (photo_id,)).fetchall()
+
+    def counts(self) -> dict[str, int]:
+        """How many photos each label is on (zero included)."""
+        return dict(self.db.execute("SELECT l.name, COUNT(t.photo_id) FROM labels l LEFT JOIN tags t "
+                                    "ON t.label = l.name GROUP BY l.name ORDER BY l.name COLLATE NOCASE"))
+
     def inherit(self, keep_id: int, from_ids: Iterable[int]) -> None:
         """The kept photo takes on the tags of the photos it replaces, as the user's own."""
         for photo_id in from_ids:

@@ -420,14 +420,7 @@ class Library:
 
     def photo_tags(self, photo_id: int) -> list[Tag]:
         """A photo's labels: suggested by a label's decision ("auto") or the user's own ("user")."""
-        return [Tag(label, source, score) for label, source, score in self.catalog.db.execute(
-            "SELECT label, source, score FROM tags WHERE photo_id = ? ORDER BY label COLLATE NOCASE", (photo_id,))]
-
-    def label_counts(self) -> dict[str, int]:
-        """How many photos each label is on (zero included)."""
-        return dict(self.catalog.db.execute(
-            "SELECT l.name, COUNT(t.photo_id) FROM labels l LEFT JOIN tags t ON t.label = l.name "
-            "GROUP BY l.name ORDER BY l.name COLLATE NOCASE"))
+        return [Tag(*row) for row in self.labels.tags_of_photo(photo_id)]
 
     def tagged_photos(self) -> dict[str, list[str]]:
         """Every indexed photo's labels, by path (an empty list for a photo with none)."""

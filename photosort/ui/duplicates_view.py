@@ -25,10 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..app.session import trash_plan
 from ..app.thumbnails import ThumbnailLoader
 from ..core.decode import thumbnail_path
 from ..core.dupes import EXACT, KINDS, NEAR, SIMILAR, Cluster
+from ..core.resolve import plan as trash_plan
 from .dialogs import ask
 from .preview import file_size
 

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -582,8 +583,6 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message, 15000)
         box = getattr(self, "_error_box", None)
         if box is None:
-            from PySide6.QtWidgets import QMessageBox
-
             box = QMessageBox(QMessageBox.Icon.Warning, "photosort", "", QMessageBox.StandardButton.Close, self)
             box.setWindowModality(Qt.WindowModality.NonModal)
             self._error_box = box

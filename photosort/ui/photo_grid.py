@@ -55,6 +55,9 @@ class PhotoListModel(QAbstractListModel):
         self.scores: dict[int, Score] = {}  # by photo id, while showing search results
         self._ids = np.zeros(0, np.int64)  # the rows' photo ids, in order
         self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()  # what was painted lately, newest last
+        # Photos whose picture could not be read: not asked for again at every repaint, only once the
+        # contents change (an indexing pass may have written their thumbnails since).
+        self._unreadable: set[int] = set()
         loader.loaded.connect(self._picture_arrived)
 
     # Qt's model interface
@@ -112,6 +115,8 @@ class PhotoListModel(QAbstractListModel):
             while len(self._pixmaps) > PIXMAP_CACHE:
                 self._pixmaps.popitem(last=False)
             return pixmap
+        if row.id in self._unreadable:
+            return None
         sources = [Path(row.path)]
         if self.thumbnails is not None and row.fingerprint:
             sources.insert(0, thumbnail_path(self.thumbnails, row.fingerprint))
@@ -120,7 +125,9 @@ class PhotoListModel(QAbstractListModel):
 
     def _picture_arrived(self, key: object, image: QImage) -> None:
         row = self.row_of(key) if isinstance(key, int) else None
-        if row is not None and not image.isNull():
+        if row is not None and image.isNull():
+            self._unreadable.add(key)
+        elif row is not None:
             index = self.index(row)
             self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
 
@@ -133,6 +140,7 @@ class PhotoListModel(QAbstractListModel):
         arriving during an import does not reset the grid. The comparison runs in numpy: a few milliseconds
         for 100,000 photos."""
         self.scores = scores or {}
+        self._unreadable.clear()
         new_ids = np.fromiter((row.id for row in rows), np.int64, len(rows)) if ids is None else ids
         old_ids = self._ids
         if np.array_equal(old_ids, new_ids):
@@ -168,9 +176,6 @@ class PhotoListModel(QAbstractListModel):
     def row_of(self, photo_id: int) -> int | None:
         found = np.flatnonzero(self._ids == photo_id)
         return int(found[0]) if len(found) else None
-
-    def forget_pictures(self) -> None:
-        self._pixmaps.clear()
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:

@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMenu,
-    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QVBoxLayout,
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..app.session import FolderState, LabelState
+from .dialogs import ask
 
 ALL_PHOTOS = "All photos"
 PathRole = Qt.ItemDataRole.UserRole + 1
@@ -114,10 +114,8 @@ class FolderList(QWidget):
         menu.exec(self.list.viewport().mapToGlobal(position))
 
     def _confirm_remove(self, path: Path) -> None:
-        answer = QMessageBox.question(
-            self, "Remove folder", f"Remove {path} from the library?\n\nThe photos stay on disk; the library "
-            "forgets them and their tags.")
-        if answer == QMessageBox.StandardButton.Yes:
+        if ask(self, "Remove folder", f"Remove {path} from the library?\n\nThe photos stay on disk; the library "
+               "forgets them and their tags."):
             self.removeRequested.emit(path)
 
 
@@ -204,8 +202,7 @@ class LabelList(QWidget):
 
     def _remove(self) -> None:
         name = self.current_label()
-        if name and QMessageBox.question(self, "Remove label", f"Remove the label “{name}” from every photo?") \
-                == QMessageBox.StandardButton.Yes:
+        if name and ask(self, "Remove label", f"Remove the label “{name}” from every photo?"):
             self.removeRequested.emit(name)
 
 
