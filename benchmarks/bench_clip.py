@@ -52,7 +52,7 @@ def matmul_flops_per_second(device: torch.device, dtype: torch.dtype, shapes: li
     for rows, inner, columns in shapes:
         a = torch.randn(rows, inner, device=device, dtype=dtype)
         b = torch.randn(inner, columns, device=device, dtype=dtype)
-        seconds = min(_timed(lambda: a @ b, device) for _ in range(repeats))
+        seconds = min(_timed(lambda a=a, b=b: a @ b, device) for _ in range(repeats))
         best = max(best, 2.0 * rows * inner * columns / seconds)
     return best
 
@@ -118,8 +118,8 @@ def main() -> None:
     for batch in batches:
         images = torch.randn(batch, 3, resolution, resolution, device=device, dtype=dtype)
         with torch.inference_mode():
-            image = alternate({"reference": lambda: ref_model.encode_image(images),
-                               "photosort": lambda: ours.encode_image(images)}, repeats, device)
+            image = alternate({"reference": lambda images=images: ref_model.encode_image(images),
+                               "photosort": lambda images=images: ours.encode_image(images)}, repeats, device)
         ref_rate, our_rate = batch / image["reference"], batch / image["photosort"]
         print(f"{f'images/s at batch {batch}':<34}{ref_rate:>12.1f}{our_rate:>12.1f}{our_rate / ref_rate:>7.2f}x")
 

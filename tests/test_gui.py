@@ -4,14 +4,18 @@ first-run model dialog against a real local HTTP server, keyboard, layout memory
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
 
+from photosort.app.session import View
 from photosort.clip.registry import ModelInfo
 from photosort.ui import dialogs, duplicates_view, main_window
 from photosort.ui.photo_grid import RowRole
@@ -398,6 +402,33 @@ def test_sorting_by_name_and_a_folder_of_its_own(qtbot, indexed_app, tmp_path):
     window.order_box.setCurrentIndex(window.order_box.findData("name"))
     qtbot.waitUntil(lambda: grid_paths(window) == sorted(grid_paths(window), key=str.lower), timeout=10_000)
     assert grid_paths(window)[0].endswith("black-circle-0.jpg")
+
+
+def test_an_older_browse_that_finishes_last_never_replaces_the_newer_view(qtbot, indexed_app, tmp_path, monkeypatch):
+    """Browses run on several threads; one asked for earlier can finish later. The grid shows the newest."""
+    session, window = indexed_app
+    library = session.library
+    browse, newer_done = library.browse, threading.Event()
+
+    def out_of_order(order, folder=None, tag=None, ids=None):
+        if folder is None:  # the older browse waits until the newer one has been answered
+            newer_done.wait(10)
+            time.sleep(0.2)
+            return browse(order, folder, tag, ids)
+        rows = browse(order, folder, tag, ids)
+        newer_done.set()
+        return rows
+
+    # Let the two browses overlap: the library's lock would otherwise make them take turns.
+    monkeypatch.setattr(library, "lock", contextlib.nullcontext())
+    monkeypatch.setattr(library, "browse", out_of_order)
+    delivered = []
+    session.photosChanged.connect(delivered.append)
+    session.show(View(folder=None))
+    session.show(View(folder=tmp_path / "photos" / "nowhere"))
+    qtbot.wait(1000)
+    assert delivered == [[]]
+    assert window.model.rowCount() == 0
 
 
 def test_changing_the_model_indexes_the_library_again(qtbot, indexed_app, small_vit_file, isolated_data_dir):

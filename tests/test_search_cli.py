@@ -49,7 +49,7 @@ def relevance_quality(library_dir: Path, encoder) -> tuple[float, float]:
         for query in PAIR_QUERIES:
             results = library.search(encoder, query, k=60)
             is_match = [kind_of(result.path) == tuple(query.split()) for result in results]
-            true_positives += sum(result.relevant and match for result, match in zip(results, is_match))
+            true_positives += sum(result.relevant and match for result, match in zip(results, is_match, strict=True))
             marked += sum(result.relevant for result in results)
             relevant += 3  # each colour-shape pair has three photos
     return true_positives / marked, true_positives / relevant

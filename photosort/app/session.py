@@ -134,6 +134,7 @@ class LibrarySession(QObject):
         self._watcher: Watcher | None = None
         self._watcher_lock = threading.Lock()
         self._search_generation = 0
+        self._photos_generation = 0
         self._last_state = IndexingState("idle")
         self._reported_at = 0.0  # when the last progress report went out
         self.last_pass: IndexingState | None = None  # how the latest indexing pass ended
@@ -278,8 +279,16 @@ class LibrarySession(QObject):
         self.refresh_labels()
 
     def refresh_photos(self) -> None:
-        view = self.view
-        self._run(lambda library: library.browse(view.order, view.folder, view.tag), self.photosChanged.emit)
+        # Browses run on several threads and take the library's lock in no set order, so an older browse can
+        # finish last; only the newest one may fill the grid.
+        self._photos_generation += 1
+        generation, view = self._photos_generation, self.view
+
+        def done(rows: list[BrowseRow]) -> None:
+            if generation == self._photos_generation:
+                self.photosChanged.emit(rows)
+
+        self._run(lambda library: library.browse(view.order, view.folder, view.tag), done)
 
     def refresh_folders(self) -> None:
         def work(library: Library) -> list[FolderState]:
