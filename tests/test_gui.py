@@ -15,7 +15,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
 
-from photosort.app.session import View
+from photosort.app.session import IndexingState, View
 from photosort.clip.registry import ModelInfo
 from photosort.ui import dialogs, duplicates_view, main_window
 from photosort.ui.photo_grid import RowRole
@@ -65,6 +65,8 @@ def test_dropping_a_folder_on_the_window_indexes_it_with_progress_to_the_end(qtb
         progress = [state for state in states if state.phase == "indexing"]
         assert progress and progress[-1].done == progress[-1].total == len(world)
         assert progress[-1].rate > 0
+        assert "indexed 64 photos" in window.indexing_status.label.text()
+        window.indexing_status.show_state(IndexingState("idle"))  # a rescan that found nothing new
         assert "indexed 64 photos" in window.indexing_status.label.text()
         assert sorted(grid_paths(window)) == sorted(str(path) for path in world)
         assert [item.text() for item in map(window.folder_list.list.item, range(2))][1] == "photos"

@@ -159,7 +159,9 @@ class LibrarySession(QObject):
         self._jobs.submit(work, done, self.error.emit)
 
     def close(self) -> None:
-        """Stop indexing after the batch in flight, save the index, close the catalog and the model."""
+        """Stop indexing after the batch in flight, save the index, close the catalog and the model. Jobs still
+        queued, and outcomes not yet delivered, are dropped: their receivers are closing too."""
+        self._jobs.close()
         self._stopping.set()
         self._controls.cancel()
         self._wake.set()
@@ -205,7 +207,6 @@ class LibrarySession(QObject):
         def done(_: str) -> None:
             self.model_name = model
             self._drop_encoder()
-            self._start_indexer()
             self.request_indexing()
 
         self._run(work, done)
@@ -307,8 +308,8 @@ class LibrarySession(QObject):
 
     def request_indexing(self) -> None:
         """Scan the folders and index what is new, on the indexing thread (soon, if it is busy)."""
-        self._start_indexer()
-        self._wake.set()
+        if not self._start_indexer():  # a new indexing thread makes its first pass unasked
+            self._wake.set()
 
     def pause(self) -> None:
         self._controls.pause()
@@ -322,12 +323,15 @@ class LibrarySession(QObject):
     def paused(self) -> bool:
         return self._controls.paused
 
-    def _start_indexer(self) -> None:
+    def _start_indexer(self) -> bool:
+        """Start the indexing thread if it is not running and there is a model; whether it was started."""
         if self._indexer is None and self.library is not None and self.model_name is not None:
+            self._wake.set()
             self._indexer = threading.Thread(target=self._index_loop, name="indexing", daemon=True)
             self._indexer.start()
-            self._wake.set()
             self._restart_watcher()
+            return True
+        return False
 
     def _index_loop(self) -> None:
         while not self._stopping.is_set():

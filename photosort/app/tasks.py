@@ -36,6 +36,10 @@ class _Relay(QObject):
         self.succeeded.connect(self._on_success)
         self.failed.connect(self._on_failure)
 
+    def forget(self) -> None:
+        """The task may still report, but nobody is told."""
+        self._done = self._failed = None
+
     @Slot(object)
     def _on_success(self, result: Any) -> None:
         self._deliver(self._done, result)
@@ -93,7 +97,15 @@ class TaskRunner(QObject):
         super().__init__(parent)
         self.pool = pool
         self._relays: set[_Relay] = set()  # kept alive until their task reports
+        self._closed = False
         self._submission.connect(self._submit_here)
+
+    def close(self) -> None:
+        """From now on nothing is started and no outcome is delivered: what the callbacks would touch (the
+        library, the window) is being closed. Call it on the UI thread."""
+        self._closed = True
+        for relay in self._relays:
+            relay.forget()
 
     def submit(self, work: Callable[[], Any], done: Callable[[Any], None] | None = None,
                failed: Callable[[str], None] | None = None) -> None:
@@ -105,6 +117,8 @@ class TaskRunner(QObject):
     @Slot(object)
     def _submit_here(self, submission: tuple) -> None:
         work, done, failed = submission
+        if self._closed:
+            return
         relay = _Relay(done, failed, self._relays.discard, self)  # made on the UI thread: delivered there
         self._relays.add(relay)
         self.pool.start(_Task(work, relay))

@@ -23,7 +23,7 @@ import numpy as np
 from .catalog import Catalog, Photo
 from .decode import Decoded, decode, thumbnail_path
 from .errors import PhotoError
-from .vectors import VectorStore
+from .vectors import VectorStore, as_stored
 
 
 class PictureEncoder(Protocol):
@@ -107,7 +107,8 @@ def run_pipeline(photos: list[Photo], encoder: PictureEncoder, catalog: Catalog,
                 run.cancelled = True
                 break
             good = [(photo, result) for photo, result in batch if isinstance(result, Decoded)]
-            features = encoder.encode_pictures(np.stack([result.pixels for _, result in good])) if good else None
+            features = as_stored(encoder.encode_pictures(np.stack([result.pixels for _, result in good]))) \
+                if good else None
             with lock, catalog.transaction():
                 if features is not None:
                     vectors.put(model, [(photo.fingerprint, vector) for (photo, _), vector in zip(good, features,

@@ -18,6 +18,12 @@ from .likeness import SIGNATURE_DTYPE, Face
 STORED_DTYPE = np.float16
 
 
+def as_stored(vectors: np.ndarray) -> np.ndarray:
+    """Vectors as the store gives them back (float16 precision, as float32). Whatever is built from fresh
+    vectors (the index, tags) uses these, so it is the same as what a rebuild from the store would make."""
+    return np.asarray(vectors, STORED_DTYPE).astype(np.float32)
+
+
 class VectorStore(Protocol):
     def put(self, model: str, items: Iterable[tuple[str, np.ndarray]]) -> None: ...
     def photo_vectors(self, model: str, photo_ids: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]: ...

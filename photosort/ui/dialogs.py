@@ -84,7 +84,7 @@ class ModelDialog(QDialog):
         models.downloadFailed.connect(self._failed)
         models.downloadCancelled.connect(self._cancelled)
         models.imported.connect(self._choose)
-        models.importFailed.connect(lambda message: self._idle(f"That file cannot be used: {message}"))
+        models.importFailed.connect(self._import_failed)  # bound methods: Qt forgets them when the dialog goes
         kept = partial_bytes(recommended)
         if kept:
             self.download_button.setText("Resume download")
@@ -131,6 +131,9 @@ class ModelDialog(QDialog):
         self.cancel_button.setVisible(busy)
         for button in (self.download_button, self.import_button, self.demo_button):
             button.setEnabled(not busy)
+
+    def _import_failed(self, message: str) -> None:
+        self._idle(f"That file cannot be used: {message}")
 
     def _idle(self, message: str) -> None:
         self._busy(False)

@@ -117,6 +117,7 @@ class IndexingStatus(QWidget):
         self.failures_button.clicked.connect(session.list_failures)
         for widget in (self.label, self.bar, self.pause_button, self.failures_button):
             layout.addWidget(widget)
+        self._summary = "up to date"  # what the latest pass that found new photos did
         self.show_state(IndexingState("idle"))
 
     def _toggle(self) -> None:
@@ -142,7 +143,10 @@ class IndexingStatus(QWidget):
             self.bar.setRange(0, 0)
             self.label.setText(state.phase + "…")
         else:
-            self.label.setText("up to date" if not state.total else f"indexed {state.done:,} photos")
+            # A later rescan that finds nothing new (the watcher's, say) keeps the summary of the work done.
+            if state.total:
+                self._summary = f"indexed {state.done:,} photos"
+            self.label.setText(self._summary)
         if state.failed:
             self.failures_button.setText(f"{state.failed} could not be read")
             self.failures_button.setVisible(True)
@@ -250,17 +254,17 @@ class MainWindow(QMainWindow):
         session.indexing.connect(self.indexing_status.show_state)
         session.indexed.connect(self._indexed)
         session.searchDone.connect(self._search_done)
-        session.searchFailed.connect(lambda _, message: self._search_failed(message))
+        session.searchFailed.connect(self._search_failed)
         session.photoDetails.connect(self.preview.show_details)
         session.duplicatesProgress.connect(self.duplicates.progress)
         session.duplicatesFound.connect(self.duplicates.set_clusters)
         session.trashed.connect(self._trashed)
         session.modelNeeded.connect(self.ask_for_model)
-        session.modelReady.connect(lambda model, device: self.statusBar().showMessage(
-            f"model {model_label(model)} on {device}", 8000))
-        session.failures.connect(lambda failures: FailuresDialog(failures, self).open())
+        # Bound methods, never lambdas, for the session's signals: Qt forgets those when the window goes.
+        session.modelReady.connect(self._model_ready)
+        session.failures.connect(self._show_failures)
         session.error.connect(self.show_error)
-        session.message.connect(lambda text: self.statusBar().showMessage(text, 10000))
+        session.message.connect(self._show_message)
 
         self.search_bar.queryChanged.connect(self.search)
         self.order_box.currentIndexChanged.connect(self._order_changed)
@@ -285,7 +289,6 @@ class MainWindow(QMainWindow):
         self.label_list.retagRequested.connect(session.retag)
         self.duplicates.findRequested.connect(session.find_duplicates)
         self.duplicates.trashRequested.connect(session.trash_duplicates)
-        session.error.connect(lambda _: self.duplicates.find_button.setEnabled(True))
 
         find = QAction(self)
         find.setShortcut(QKeySequence.StandardKey.Find)
@@ -561,7 +564,7 @@ class MainWindow(QMainWindow):
         self.show_weak = not self.show_weak
         self._show_results()
 
-    def _search_failed(self, message: str) -> None:
+    def _search_failed(self, _generation: int, message: str) -> None:
         self.results_label.setText(message)
         self.more_button.setVisible(False)
 
@@ -578,8 +581,18 @@ class MainWindow(QMainWindow):
 
     # Errors
 
+    def _model_ready(self, model: str, device: str) -> None:
+        self.statusBar().showMessage(f"model {model_label(model)} on {device}", 8000)
+
+    def _show_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, 10000)
+
+    def _show_failures(self, failures) -> None:
+        FailuresDialog(failures, self).open()
+
     def show_error(self, message: str) -> None:
         """Readable, and never in the way: the status bar, and a dialog the person closes when they like."""
+        self.duplicates.find_button.setEnabled(True)  # a duplicate search that failed can be tried again
         self.statusBar().showMessage(message, 15000)
         box = getattr(self, "_error_box", None)
         if box is None:

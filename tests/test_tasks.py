@@ -1,0 +1,51 @@
+"""The task runner: outcomes come back on the UI thread, readable; nothing is started or delivered once it is
+closed (the window and the library its callbacks touch are going away)."""
+
+from __future__ import annotations
+
+import threading
+
+from PySide6.QtCore import QThread
+
+from photosort.app.tasks import TaskRunner, named_pool
+from photosort.core.errors import LibraryError
+
+
+def test_results_and_readable_errors_arrive_on_the_ui_thread(qtbot):
+    runner = TaskRunner(named_pool("test", 2))
+    outcomes = []
+
+    def record(kind):
+        return lambda value: outcomes.append((kind, value, QThread.currentThread() is runner.thread()))
+
+    def fails():
+        raise LibraryError("the catalog is locked by another program")
+
+    runner.submit(lambda: 6 * 7, record("done"), record("failed"))
+    runner.submit(fails, record("done"), record("failed"))
+    runner.submit(lambda: {}["missing"], record("done"), record("failed"))
+    qtbot.waitUntil(lambda: len(outcomes) == 3)
+    assert ("done", 42, True) in outcomes
+    assert ("failed", "the catalog is locked by another program", True) in outcomes
+    assert ("failed", "something went wrong: KeyError: 'missing'", True) in outcomes
+    runner.pool.waitForDone()
+
+
+def test_after_close_nothing_starts_and_nothing_is_delivered(qtbot):
+    runner = TaskRunner(named_pool("test", 2))
+    release, started, delivered = threading.Event(), [], []
+
+    def slow():
+        release.wait(10)
+        return "late"
+
+    runner.submit(slow, delivered.append, delivered.append)
+    runner.close()
+    runner.submit(lambda: started.append("after close"), delivered.append, delivered.append)
+    from_worker = threading.Thread(target=runner.submit, args=(lambda: started.append("from a worker"),))
+    from_worker.start()
+    from_worker.join()
+    release.set()
+    runner.pool.waitForDone()
+    qtbot.wait(200)  # the queued outcome of `slow`, and the worker's submission, would arrive now
+    assert started == [] and delivered == []
