@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from PySide6.QtCore import QThread
+from PySide6.QtCore import QObject, QThread
 
 from photosort.app.tasks import TaskRunner, named_pool
 from photosort.core.errors import LibraryError
@@ -49,3 +49,37 @@ def test_after_close_nothing_starts_and_nothing_is_delivered(qtbot):
     runner.pool.waitForDone()
     qtbot.wait(200)  # the queued outcome of `slow`, and the worker's submission, would arrive now
     assert started == [] and delivered == []
+
+
+def test_only_the_newest_task_of_a_kind_is_heard_and_a_waiting_older_one_is_skipped(qtbot):
+    runner = TaskRunner(named_pool("test", 1))  # one thread: the second task waits behind the first
+    release, ran, delivered = threading.Event(), [], []
+
+    def task(name, wait=False):
+        def work():
+            ran.append(name)
+            if wait:
+                release.wait(10)
+            return name
+        return work
+
+    runner.submit(task("running", wait=True), delivered.append, delivered.append, latest="view")
+    qtbot.waitUntil(lambda: ran == ["running"])
+    runner.submit(task("waiting"), delivered.append, delivered.append, latest="view")
+    runner.submit(task("other kind"), delivered.append, delivered.append)
+    runner.submit(task("newest"), delivered.append, delivered.append, latest="view")
+    release.set()
+    qtbot.waitUntil(lambda: "newest" in delivered)
+    runner.pool.waitForDone()
+    qtbot.wait(100)
+    assert "waiting" not in ran  # superseded before it started
+    assert sorted(delivered) == ["newest", "other kind"]
+
+
+def test_finished_tasks_leave_nothing_behind(qtbot):
+    runner = TaskRunner(named_pool("test", 2))
+    delivered = []
+    for number in range(200):
+        runner.submit(lambda number=number: number, delivered.append, latest="view" if number % 2 else None)
+    qtbot.waitUntil(lambda: len(delivered) > 0 and runner.pool.activeThreadCount() == 0)
+    qtbot.waitUntil(lambda: not runner.findChildren(QObject), timeout=5000)  # relays deleted once delivered

@@ -134,7 +134,6 @@ class LibrarySession(QObject):
         self._watcher: Watcher | None = None
         self._watcher_lock = threading.Lock()
         self._search_generation = 0
-        self._photos_generation = 0
         self._last_state = IndexingState("idle")
         self._reported_at = 0.0  # when the last progress report went out
         self.last_pass: IndexingState | None = None  # how the latest indexing pass ended
@@ -183,13 +182,13 @@ class LibrarySession(QObject):
             self.library = None
 
     def _run(self, work: Callable[[Library], Any], done: Callable[[Any], None] | None = None,
-             failed: Callable[[str], None] | None = None) -> None:
-        """A job that holds the library's lock while it runs."""
+             failed: Callable[[str], None] | None = None, latest: str | None = None) -> None:
+        """A job that holds the library's lock while it runs (`latest`: see TaskRunner)."""
         def locked() -> Any:
             library = self._require()
             with library.lock:
                 return work(library)
-        self._jobs.submit(locked, done, failed or self.error.emit)
+        self._jobs.submit(locked, done, failed or self.error.emit, latest=latest)
 
     def _require(self) -> Library:
         if self.library is None:
@@ -280,16 +279,9 @@ class LibrarySession(QObject):
         self.refresh_labels()
 
     def refresh_photos(self) -> None:
-        # Browses run on several threads and take the library's lock in no set order, so an older browse can
-        # finish last; only the newest one may fill the grid.
-        self._photos_generation += 1
-        generation, view = self._photos_generation, self.view
-
-        def done(rows: list[BrowseRow]) -> None:
-            if generation == self._photos_generation:
-                self.photosChanged.emit(rows)
-
-        self._run(lambda library: library.browse(view.order, view.folder, view.tag), done)
+        view = self.view  # an older browse can finish last: only the newest fills the grid
+        self._run(lambda library: library.browse(view.order, view.folder, view.tag), self.photosChanged.emit,
+                  latest="photos")
 
     def refresh_folders(self) -> None:
         def work(library: Library) -> list[FolderState]:
@@ -414,9 +406,7 @@ class LibrarySession(QObject):
         self._search_generation += 1
         generation = self._search_generation
 
-        def work() -> list[SearchHit] | None:
-            if generation != self._search_generation:
-                return None  # typed over before it started
+        def work() -> list[SearchHit]:
             encoder = self.encoder()
             library = self._require()
             with library.lock:
@@ -425,11 +415,9 @@ class LibrarySession(QObject):
             return [SearchHit(rows[result.id], result.score, result.relevant) for result in results
                     if result.id in rows]
 
-        def done(results: list[SearchHit] | None) -> None:
-            if results is not None and generation == self._search_generation:
-                self.searchDone.emit(generation, results)
-
-        self._jobs.submit(work, done, lambda message: self.searchFailed.emit(generation, message))
+        # A query typed over is skipped if it has not started, and never answers if it has.
+        self._jobs.submit(work, lambda results: self.searchDone.emit(generation, results),
+                          lambda message: self.searchFailed.emit(generation, message), latest="search")
         return generation
 
     # Labels and tags

@@ -33,12 +33,18 @@ class _Relay(QObject):
                  finished: Callable[[_Relay], None], parent: QObject):
         super().__init__(parent)  # gone with its runner: a result that arrives after that is dropped
         self._done, self._failed, self._finished = done, failed, finished
+        self.superseded = False  # read by the worker: a task not yet started is then not run at all
         self.succeeded.connect(self._on_success)
         self.failed.connect(self._on_failure)
 
     def forget(self) -> None:
         """The task may still report, but nobody is told."""
         self._done = self._failed = None
+
+    def supersede(self) -> None:
+        """A newer task of the same kind was submitted: this one's outcome is nobody's business any more."""
+        self.superseded = True
+        self.forget()
 
     @Slot(object)
     def _on_success(self, result: Any) -> None:
@@ -54,6 +60,7 @@ class _Relay(QObject):
                 callback(value)
         finally:
             self._finished(self)
+            self.deleteLater()  # else each task would leave a child QObject on the runner for good
 
 
 class _Task(QRunnable):
@@ -62,6 +69,9 @@ class _Task(QRunnable):
         self.work, self.relay = work, relay
 
     def run(self) -> None:
+        if self.relay.superseded:
+            self._report(self.relay.succeeded, None)  # unheard; it only lets the relay go
+            return
         try:
             result = self.work()
         except EXPECTED_ERRORS as error:
@@ -89,7 +99,12 @@ def readable(error: BaseException) -> str:
 
 class TaskRunner(QObject):
     """Submits callables to one pool; `done(result)` and `failed(message)` run on the UI thread. `submit` may
-    be called from any thread: from a worker, the submission itself is passed to the UI thread first."""
+    be called from any thread: from a worker, the submission itself is passed to the UI thread first.
+
+    Tasks run on several threads and finish in no set order. Where only the newest answer counts (the photos
+    of the current view, the results of the query as typed so far), submit with `latest` naming the kind: a
+    newer submission of that kind silences the older one, and skips it if it has not started yet.
+    """
 
     _submission = Signal(object)
 
@@ -97,6 +112,7 @@ class TaskRunner(QObject):
         super().__init__(parent)
         self.pool = pool
         self._relays: set[_Relay] = set()  # kept alive until their task reports
+        self._latest: dict[str, _Relay] = {}  # the newest relay of each kind submitted with `latest`
         self._closed = False
         self._submission.connect(self._submit_here)
 
@@ -108,20 +124,30 @@ class TaskRunner(QObject):
             relay.forget()
 
     def submit(self, work: Callable[[], Any], done: Callable[[Any], None] | None = None,
-               failed: Callable[[str], None] | None = None) -> None:
+               failed: Callable[[str], None] | None = None, *, latest: str | None = None) -> None:
         if QThread.currentThread() is self.thread():
-            self._submit_here((work, done, failed))
+            self._submit_here((work, done, failed, latest))
         else:
-            self._submission.emit((work, done, failed))
+            self._submission.emit((work, done, failed, latest))
 
     @Slot(object)
     def _submit_here(self, submission: tuple) -> None:
-        work, done, failed = submission
+        work, done, failed, latest = submission
         if self._closed:
             return
-        relay = _Relay(done, failed, self._relays.discard, self)  # made on the UI thread: delivered there
+        relay = _Relay(done, failed, self._release, self)  # made on the UI thread: delivered there
         self._relays.add(relay)
+        if latest is not None:
+            older = self._latest.get(latest)
+            if older is not None:
+                older.supersede()
+            self._latest[latest] = relay
         self.pool.start(_Task(work, relay))
+
+    def _release(self, relay: _Relay) -> None:
+        self._relays.discard(relay)
+        for kind in [kind for kind, newest in self._latest.items() if newest is relay]:
+            del self._latest[kind]
 
 
 def named_pool(name: str, threads: int) -> QThreadPool:
