@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--library", metavar="DIR",
                         help="the library folder (catalog, vectors, index, thumbnails); default: $PHOTOSORT_LIBRARY, "
                              "else the user data folder")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="when another photosort is writing to the library, stop at once instead of waiting")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_library_commands(commands)
     add_organize_commands(commands)
@@ -159,16 +161,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         return _run_gui(args)
     from .clip import ClipError
-    from .core.errors import LibraryError
+    from .core.library import default_library_dir, explain
+    from pathlib import Path
 
     try:
         return args.run(args)
-    except (ClipError, LibraryError) as error:
+    except ClipError as error:
         print(f"photosort: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("photosort: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # noqa: BLE001 - every command ends in one line, never a traceback
+        folder = Path(args.library) if args.library else default_library_dir()
+        print(f"photosort: {explain(error, folder)}", file=sys.stderr)
+        return 1
 
 
 def run() -> NoReturn:

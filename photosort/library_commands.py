@@ -1,4 +1,5 @@
-"""The library's command line: `index`, `search`, `status`, `watch` (wired into photosort.__main__)."""
+"""The library's command line: `index`, `search`, `status`, `watch`, `folders`, `library check` (wired into
+photosort.__main__)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import threading
 from pathlib import Path
 
 from .core.errors import LibraryError, NoModelError
-from .core.library import Library, default_library_dir
+from .core.library import Library, default_library_dir, explain
 from .core.pipeline import Controls, IndexRun, Progress
 from .progress import ProgressLine
 
@@ -48,6 +49,22 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     watch.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
     watch.set_defaults(run=run_watch)
 
+    folders = commands.add_parser("folders", help="list the library's folders; mark reference folders")
+    folders.add_argument("--reference", nargs="+", default=[], metavar="PATH",
+                         help="mark folders as references: their photos are kept first and never moved")
+    folders.add_argument("--no-reference", nargs="+", default=[], metavar="PATH", help="unmark reference folders")
+    folders.add_argument("--json", action="store_true")
+    folders.set_defaults(run=run_folders)
+
+    library = commands.add_parser("library", help="look after the library itself")
+    library_commands = library.add_subparsers(dest="library_command", metavar="ACTION", required=True)
+    library_commands.add_parser(
+        "check", help="check the catalog and the search index, repair what can be, report each step",
+        description="Runs SQLite's integrity check on the catalog, verifies the search index against the "
+                    "stored vectors, and repairs what it can: a damaged catalog is set aside and rebuilt (with "
+                    "what can be saved of it and your work from user-work.json), a damaged index is rebuilt "
+                    "from the stored vectors.").set_defaults(run=run_check)
+
 
 def _positive(text: str) -> int:
     value = int(text)
@@ -56,8 +73,27 @@ def _positive(text: str) -> int:
     return value
 
 
-def open_library(args: argparse.Namespace) -> Library:
-    return Library(Path(args.library) if args.library else default_library_dir())
+def open_library(args: argparse.Namespace, write: bool = True) -> Library:
+    """The library, for writing (waiting for another writer, saying so, unless --no-wait) or for reading."""
+    def say(message: str) -> None:
+        print(f"photosort: {message}", file=sys.stderr, flush=True)
+
+    library = Library(library_folder(args), write=write, wait=not getattr(args, "no_wait", False), on_wait=say)
+    for notice in library.notices:
+        say(notice)
+    library.notices.clear()
+    return library
+
+
+def library_folder(args: argparse.Namespace) -> Path:
+    return Path(args.library) if args.library else default_library_dir()
+
+
+def say_notices(library: Library) -> None:
+    """What the library did that the user should know of (a repair, a file it could not write)."""
+    for notice in library.notices:
+        print(f"photosort: {notice}", file=sys.stderr)
+    library.notices.clear()
 
 
 def load_encoder(model: str, device: str = "auto"):
@@ -105,6 +141,8 @@ def run_index(args: argparse.Namespace) -> int:
             encoder = encoder or load_encoder(model, args.device)
             run = _encode_with_progress(library, encoder, pending, args.batch_size)
         status = library.status()
+        say_notices(library)
+    say_notices(library)
     counts = status.counts
     print(f"{counts.indexed} of {counts.photos} photos indexed ({run.encoded} encoded now, "
           f"{report.added} new, {report.changed} changed, {report.moved} moved, {report.removed} removed); "
@@ -112,6 +150,8 @@ def run_index(args: argparse.Namespace) -> int:
           file=sys.stderr)
     for folder in report.offline:
         print(f"offline: {folder} (its photos are kept until it returns)", file=sys.stderr)
+    for folder, reason in report.problems:
+        print(f"not looked into: {folder}: {reason}", file=sys.stderr)
     if run.cancelled:
         print("photosort: interrupted; run the same command again to go on", file=sys.stderr)
         return 130
@@ -138,12 +178,13 @@ def _encode_with_progress(library: Library, encoder, photos: list, batch_size: i
 def run_search(args: argparse.Namespace) -> int:
     if not args.query and not args.image:
         raise LibraryError("give a text to search for, --image FILE, or both")
-    with open_library(args) as library:
+    with open_library(args, write=False) as library:
         model = library.model
         if not model:
             raise LibraryError("this library is empty: run `photosort index PATH` first")
         encoder = load_encoder(model)
         results = library.search(encoder, args.query, args.image, args.k)
+        say_notices(library)
     shown = results if args.all else [result for result in results if result.relevant]
     if args.json:
         print(json.dumps([{"path": result.path, "score": round(result.score, 4), "relevant": result.relevant}
@@ -160,7 +201,7 @@ def run_search(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    with open_library(args) as library:
+    with open_library(args, write=False) as library:
         status = library.status(with_failures=args.failed)
     counts = status.counts
     if args.json:
@@ -190,21 +231,25 @@ def run_watch(args: argparse.Namespace) -> int:
         if not library.model or not library.catalog.folders():
             raise LibraryError("nothing to watch: add folders with `photosort index PATH` first")
         encoder = load_encoder(library.model, args.device)
-        lock = threading.Lock()
         stopping = threading.Event()
 
         def update(_: set[str]) -> None:
-            with lock:
-                report = library.scan()
-                run = library.encode_pending(encoder)
+            report = library.scan()
+            run = library.encode_pending(encoder)
+            say_notices(library)
             if report.added or report.changed or report.moved or report.removed or run.encoded or run.failed:
                 print(f"{report.added} new, {report.changed} changed, {report.moved} moved, "
                       f"{report.removed} removed; {run.encoded} encoded, {run.failed} unreadable", flush=True)
 
-        update(set())
-        watcher = Watcher([folder.path for folder in library.catalog.folders()], update)
+        def failed(error: Exception, retry_in: float) -> None:
+            print(f"photosort: {explain(error, library.folder)}; trying again in {retry_in:.0f} s", file=sys.stderr,
+                  flush=True)
+
+        folders = [folder.path for folder in library.catalog.folders()]
+        watcher = Watcher(folders, update, exclude=[library.folder.resolve()], on_error=failed)
+        watcher.trigger(set())  # the first pass, with the watcher's retries
         watcher.start()
-        print(f"watching {len(library.catalog.folders())} folders; Ctrl+C stops", file=sys.stderr, flush=True)
+        print(f"watching {len(folders)} folders; Ctrl+C stops", file=sys.stderr, flush=True)
         signal.signal(signal.SIGTERM, lambda *_: stopping.set())
         try:
             while not stopping.wait(0.5):
@@ -215,3 +260,35 @@ def run_watch(args: argparse.Namespace) -> int:
             watcher.stop()
     return 0
 
+
+def run_folders(args: argparse.Namespace) -> int:
+    changing = bool(args.reference or args.no_reference)
+    for path in args.reference:
+        if not Path(path).expanduser().is_dir():
+            raise LibraryError(f"--reference {path}: not a folder")
+    with open_library(args, write=changing) as library:
+        if changing:
+            library.set_references([Path(path).expanduser().resolve() for path in args.reference],
+                                   [Path(path).expanduser().resolve() for path in args.no_reference])
+        rows = library.folder_rows()
+    if args.json:
+        print(json.dumps([{"path": str(row.path), "photos": row.photos, "online": row.online,
+                           "reference": row.reference, "library_folder": row.library} for row in rows]))
+        return 0
+    if not rows:
+        print("no folders yet: add one with `photosort index PATH`", file=sys.stderr)
+    for row in rows:
+        marks = ["online" if row.online else "offline"] + (["reference"] if row.reference else [])
+        print(f"{row.path}  {row.photos} photos  {', '.join(marks)}")
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from .core.check import check_library
+
+    healthy = True
+    for step in check_library(library_folder(args), wait=not args.no_wait,
+                              on_wait=lambda message: print(f"photosort: {message}", file=sys.stderr, flush=True)):
+        print(step.line, flush=True)
+        healthy = healthy and step.ok
+    return 0 if healthy else 1

@@ -54,7 +54,7 @@ def test_a_catalog_from_a_newer_app_is_refused_not_damaged(tmp_path):
 
 def test_a_catalog_that_is_not_a_database_is_a_library_error(tmp_path):
     (tmp_path / "catalog.sqlite").write_bytes(b"definitely not sqlite" * 100)
-    with pytest.raises(LibraryError, match="cannot open the library catalog"):
+    with pytest.raises(LibraryError, match="is damaged .*photosort library check"):
         SqliteCatalog(tmp_path / "catalog.sqlite")
 
 

@@ -7,15 +7,16 @@ library (PostgreSQL) implements the same methods.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .errors import LibraryError
+from .errors import CatalogDamaged, CatalogLost, DiskFull, LibraryError
 
 # Photo states. A photo is "ok" once read; "failed" carries the reason in `failure`.
 OK = "ok"
@@ -81,7 +82,60 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX tags_by_label ON tags(label);
     """,
+    # Photo ids are never reused (AUTOINCREMENT): whatever is keyed by id (the index, the grid's pictures) can
+    # never take a deleted photo's place for a new one. A name that is not valid UTF-8 is kept as its raw bytes
+    # (`path` is then its escaped display form). Folders that could not be listed, tags waiting for their
+    # photos after a restore, the library's identity, and a revision count of the user's own work (labels,
+    # examples, user tags, folders, reference folders, model), which triggers keep, so its backup follows it.
+    """
+    CREATE TABLE photos_v3 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        path TEXT NOT NULL UNIQUE,
+        folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        fingerprint TEXT,
+        width INTEGER,
+        height INTEGER,
+        taken REAL,
+        state TEXT NOT NULL,
+        failure TEXT,
+        raw_path BLOB
+    );
+    INSERT INTO photos_v3 (id, path, folder_id, size, mtime_ns, fingerprint, width, height, taken, state, failure)
+        SELECT id, path, folder_id, size, mtime_ns, fingerprint, width, height, taken, state, failure FROM photos;
+    DROP TABLE photos;
+    ALTER TABLE photos_v3 RENAME TO photos;
+    CREATE INDEX photos_by_folder ON photos(folder_id);
+    CREATE INDEX photos_by_fingerprint ON photos(fingerprint);
+    CREATE TABLE scan_problems (
+        path TEXT PRIMARY KEY,
+        folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+        reason TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE restored_tags (
+        fingerprint TEXT NOT NULL,
+        label TEXT NOT NULL REFERENCES labels(name) ON DELETE CASCADE ON UPDATE CASCADE,
+        PRIMARY KEY (fingerprint, label)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO meta (key, value) VALUES ('library_id', lower(hex(randomblob(16))));
+    INSERT OR IGNORE INTO meta (key, value) VALUES ('user_work', '0');
+    """ + "".join(
+        f"CREATE TRIGGER user_work_{table}_{event.lower()} AFTER {event} ON {table} {when} BEGIN "
+        "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'user_work'; END;\n"
+        for table, events, when in (
+            ("labels", ("INSERT", "UPDATE", "DELETE"), ""),
+            ("label_examples", ("INSERT", "UPDATE", "DELETE"), ""),
+            ("folders", ("INSERT", "DELETE"), ""),
+            ("tags", ("INSERT",), "WHEN NEW.source = 'user'"),
+            ("tags", ("DELETE",), "WHEN OLD.source = 'user'"),
+            ("meta", ("INSERT", "UPDATE"), "WHEN NEW.key IN ('model', 'reference_folders')"),
+        ) for event in events),
 )
+MODEL_KEY = "model"
+REFERENCE_KEY = "reference_folders"  # folders whose photos are never moved to the trash (JSON list)
+USER_WORK_KEY = "user_work"  # the revision of the user's own work (see the third migration)
+LIBRARY_ID_KEY = "library_id"  # random, made with the catalog: what is saved beside it names the catalog it fits
 
 
 @dataclass(frozen=True)
@@ -104,6 +158,12 @@ class Photo:
     taken: float | None
     state: str
     failure: str | None
+    raw_path: bytes | None = None  # the name's bytes when they are not valid UTF-8 (`path` shows them escaped)
+
+    @property
+    def file(self) -> str:
+        """What to open: the path itself, or the raw name (as Python's file functions take undecodable bytes)."""
+        return os.fsdecode(self.raw_path) if self.raw_path is not None else self.path
 
 
 @dataclass(frozen=True)
@@ -147,50 +207,131 @@ class Catalog(Protocol):
     def photos_in(self, folder_id: int) -> dict[str, Photo]: ...
     def photos_by_id(self, ids: Iterable[int]) -> dict[int, Photo]: ...
     def add_photo(self, path: str, folder_id: int, size: int, mtime_ns: int, fingerprint: str | None,
-                  state: str = OK, failure: str | None = None) -> int: ...
-    def move_photo(self, photo_id: int, path: str, folder_id: int, mtime_ns: int) -> None: ...
+                  state: str = OK, failure: str | None = None, raw_path: bytes | None = None) -> int: ...
+    def move_photo(self, photo_id: int, path: str, folder_id: int, mtime_ns: int,
+                   raw_path: bytes | None = None) -> None: ...
+    def touch_photo(self, photo_id: int, size: int, mtime_ns: int) -> None: ...
+    def reread_photo(self, photo_id: int, size: int, mtime_ns: int, fingerprint: str) -> None: ...
+    def replace_photo(self, old: Photo, size: int, mtime_ns: int, fingerprint: str) -> int: ...
+    def set_scan_problems(self, folder_id: int, problems: dict[str, str]) -> None: ...
+    def scan_problems(self) -> list[tuple[str, str]]: ...
     def delete_photos(self, ids: Iterable[int]) -> None: ...
     def set_decoded(self, photo_id: int, width: int, height: int, taken: float) -> None: ...
     def set_failed(self, photo_id: int, reason: str) -> None: ...
     def readable_photos(self) -> list[Photo]: ...
     def failures(self) -> list[Photo]: ...
+    def content_ids(self, model: str, fingerprints: Iterable[str]) -> set[str]: ...
     def pending(self, model: str) -> list[Photo]: ...
     def counts(self, model: str) -> Counts: ...
 
 
 class SqliteCatalog:
-    """The catalog in one SQLite file. One writer (the indexing process); WAL lets readers go on meanwhile."""
+    """The catalog in one SQLite file. One writer at a time (the library's lock file); WAL lets readers go on.
 
-    def __init__(self, path: Path):
+    Beside it, `<file>.state` records the library's identity and how many changes were committed. SQLite keeps
+    recent commits in its `-wal` file until a checkpoint: should that file be removed after a crash, the
+    catalog silently goes back in time. The record tells, and opening then refuses with a message.
+    """
+
+    def __init__(self, path: Path, read_only: bool = False, check_state: bool = True):
         self.path = path
+        self.read_only = read_only
+        self.on_commit: list[Callable[[], None]] = []  # called after each commit that changed something
+        self._depth = 0
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # The engine hands work to threads; all writes still go through one thread at a time.
-            self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable up to the last checkpoint
+            if read_only:
+                self.db = _connect_read_only(path)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                # The engine hands work to threads; all writes still go through one thread at a time.
+                self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable up to the last checkpoint
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
+            if check_state:
+                self.check_state()
         except sqlite3.DatabaseError as error:
-            raise LibraryError(f"cannot open the library catalog {path}: {error}") from error
+            raise describe_database_error(error, path) from error
         except OSError as error:
             raise LibraryError(f"cannot open the library folder {path.parent}: {error.strerror or error}") from error
-        self._depth = 0
 
     def _migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        version = self.schema_version
         if version > len(MIGRATIONS):
             raise LibraryError(f"the library at {self.path.parent} was made by a newer photosort "
                                f"(schema {version}, this one knows {len(MIGRATIONS)})")
-        for step in range(version, len(MIGRATIONS)):
-            # executescript commits first; the step and its version number then land together.
-            self.db.executescript(f"BEGIN; {MIGRATIONS[step]}; PRAGMA user_version = {step + 1}; COMMIT;")
+        if version == len(MIGRATIONS):
+            return
+        if self.read_only:
+            raise LibraryError(f"the library at {self.path.parent} was made by an older photosort: run "
+                               "`photosort index` on it once to bring it up to date")
+        # A step may rebuild a table: dropping the old one must not cascade into the tables that refer to it.
+        self.db.execute("PRAGMA foreign_keys=OFF")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                # Read again under the write lock: another process may have made or updated it meanwhile.
+                for step in range(self.schema_version, len(MIGRATIONS)):
+                    for statement in _statements(MIGRATIONS[step]):
+                        self.db.execute(statement)
+                    self.db.execute(f"PRAGMA user_version = {step + 1}")
+                if self.db.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                    raise sqlite3.DatabaseError("foreign keys broken by the schema update")
+                self.db.execute("COMMIT")
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+        finally:
+            self.db.execute("PRAGMA foreign_keys=ON")
 
     @property
     def schema_version(self) -> int:
         return self.db.execute("PRAGMA user_version").fetchone()[0]
 
+    @property
+    def library_id(self) -> str:
+        return self.get_meta(LIBRARY_ID_KEY) or ""
+
+    @property
+    def state_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".state")
+
+    def check_state(self) -> None:
+        """Refuse a catalog that lacks commits its state record has seen (see the class's comment)."""
+        try:
+            record = json.loads(self.state_path.read_text())
+            known_id, known_changes = str(record["library_id"]), int(record["changes"])
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError):
+            return  # a damaged record proves nothing; the next commit writes it anew
+        if known_id != self.library_id or known_changes > self.change_count:
+            lost = "" if known_id != self.library_id else f" (its last {known_changes - self.change_count} changes)"
+            raise CatalogLost(f"the library catalog {self.path} has lost what it held{lost}: its -wal file was "
+                              "removed or damaged, or the catalog was replaced. Run `photosort library check` "
+                              "to rebuild it from what is left and from your saved work")
+
+    def accept_state(self) -> None:
+        """Take the catalog as it is now as the library's state (after `library check` rebuilt what it could)."""
+        self._write_state()
+
+    def _write_state(self) -> None:
+        try:
+            temporary = self.state_path.with_name(self.state_path.name + ".tmp")
+            temporary.write_text(json.dumps({"library_id": self.library_id, "changes": self.change_count}))
+            os.replace(temporary, self.state_path)
+        except OSError:
+            pass  # the record only helps tell a lost -wal file; the commit itself stands
+
     def close(self) -> None:
+        if not self.read_only:
+            try:
+                # A clean exit leaves everything in the main file and an empty -wal file.
+                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.DatabaseError:
+                pass  # another connection is reading; the checkpoint happens later
         self.db.close()
 
     @contextmanager
@@ -200,20 +341,26 @@ class SqliteCatalog:
             self.db.execute("BEGIN IMMEDIATE")
             changes_before = self.db.total_changes
         self._depth += 1
+        changed = False
         try:
             yield
             if self._depth == 1 and self.db.total_changes != changes_before:
                 # Committed with the changes it counts: the index compares it to know it is current.
                 self.db.execute("INSERT INTO meta (key, value) VALUES ('changes', '1') ON CONFLICT(key) "
                                 "DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+                changed = True
         except BaseException:
             self._depth -= 1
-            if self._depth == 0:
+            if self._depth == 0 and self.db.in_transaction:  # SQLite rolls back by itself on a full disk
                 self.db.execute("ROLLBACK")
             raise
         self._depth -= 1
         if self._depth == 0:
             self.db.execute("COMMIT")
+            if changed:
+                self._write_state()
+                for callback in self.on_commit:
+                    callback()
 
     @property
     def change_count(self) -> int:
@@ -273,7 +420,7 @@ class SqliteCatalog:
 
     # Photos
 
-    _COLUMNS = "id, path, folder_id, size, mtime_ns, fingerprint, width, height, taken, state, failure"
+    _COLUMNS = "id, path, folder_id, size, mtime_ns, fingerprint, width, height, taken, state, failure, raw_path"
 
     def photos_in(self, folder_id: int) -> dict[str, Photo]:
         rows = self.db.execute(f"SELECT {self._COLUMNS} FROM photos WHERE folder_id = ?", (folder_id,))
@@ -290,16 +437,47 @@ class SqliteCatalog:
         return found
 
     def add_photo(self, path: str, folder_id: int, size: int, mtime_ns: int, fingerprint: str | None,
-                  state: str = OK, failure: str | None = None) -> int:
+                  state: str = OK, failure: str | None = None, raw_path: bytes | None = None) -> int:
         cursor = self.db.execute(
-            "INSERT INTO photos (path, folder_id, size, mtime_ns, fingerprint, state, failure) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)", (path, folder_id, size, mtime_ns, fingerprint, state, failure))
+            "INSERT INTO photos (path, folder_id, size, mtime_ns, fingerprint, state, failure, raw_path) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (path, folder_id, size, mtime_ns, fingerprint, state, failure, raw_path))
         return cursor.lastrowid
 
-    def move_photo(self, photo_id: int, path: str, folder_id: int, mtime_ns: int) -> None:
-        """A renamed or moved file: same content, same id, so its vector and index entry stay."""
-        self.db.execute("UPDATE photos SET path = ?, folder_id = ?, mtime_ns = ? WHERE id = ?",
-                        (path, folder_id, mtime_ns, photo_id))
+    def move_photo(self, photo_id: int, path: str, folder_id: int, mtime_ns: int,
+                   raw_path: bytes | None = None) -> None:
+        """A renamed or moved file: same content, same id, so its vector, tags and index entry stay."""
+        self.db.execute("UPDATE photos SET path = ?, folder_id = ?, mtime_ns = ?, raw_path = ? WHERE id = ?",
+                        (path, folder_id, mtime_ns, raw_path, photo_id))
+
+    def touch_photo(self, photo_id: int, size: int, mtime_ns: int) -> None:
+        """A file whose date changed but not its content (a restore, a sync tool): only the stat moves on."""
+        self.db.execute("UPDATE photos SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, photo_id))
+
+    def reread_photo(self, photo_id: int, size: int, mtime_ns: int, fingerprint: str) -> None:
+        """A file that could not be read before and can now: it is read (decoded) again, same id."""
+        self.db.execute("UPDATE photos SET size = ?, mtime_ns = ?, fingerprint = ?, state = ?, failure = NULL, "
+                        "width = NULL, height = NULL, taken = NULL WHERE id = ?",
+                        (size, mtime_ns, fingerprint, OK, photo_id))
+
+    def replace_photo(self, old: Photo, size: int, mtime_ns: int, fingerprint: str) -> int:
+        """A photo edited in place: new content is a new photo (a new id, never a reused one, so nothing keyed
+        by id can show the old picture), which keeps the tags the user gave the old one."""
+        user_tags = self.db.execute("SELECT label, score, source FROM tags WHERE photo_id = ? AND source = 'user'",
+                                    (old.id,)).fetchall()
+        self.db.execute("DELETE FROM photos WHERE id = ?", (old.id,))
+        new_id = self.add_photo(old.path, old.folder_id, size, mtime_ns, fingerprint, raw_path=old.raw_path)
+        self.db.executemany("INSERT INTO tags (photo_id, label, score, source) VALUES (?, ?, ?, ?)",
+                            [(new_id, *tag) for tag in user_tags])
+        return new_id
+
+    def set_scan_problems(self, folder_id: int, problems: dict[str, str]) -> None:
+        """What a scan of one folder could not look into (a subfolder it cannot list, a name too long)."""
+        self.db.execute("DELETE FROM scan_problems WHERE folder_id = ?", (folder_id,))
+        self.db.executemany("INSERT OR REPLACE INTO scan_problems (path, folder_id, reason) VALUES (?, ?, ?)",
+                            [(path, folder_id, reason) for path, reason in problems.items()])
+
+    def scan_problems(self) -> list[tuple[str, str]]:
+        return self.db.execute("SELECT path, reason FROM scan_problems ORDER BY path").fetchall()
 
     def delete_photos(self, ids: Iterable[int]) -> None:
         self.db.executemany("DELETE FROM photos WHERE id = ?", [(photo_id,) for photo_id in ids])
@@ -324,21 +502,81 @@ class SqliteCatalog:
         return [Photo(*row) for row in rows]
 
     def pending(self, model: str) -> list[Photo]:
-        """Readable photos in online folders with no vector for `model` yet."""
+        """Readable photos in online folders not read yet (no size, date or signature: a copy of content already
+        encoded is read for those too) or with no vector for `model` yet."""
         rows = self.db.execute(
             f"SELECT {', '.join('p.' + column for column in self._COLUMNS.split(', '))} FROM photos p "
             "JOIN folders f ON f.id = p.folder_id "
-            "WHERE p.state = ? AND f.online = 1 AND NOT EXISTS "
-            "(SELECT 1 FROM vectors v WHERE v.model = ? AND v.fingerprint = p.fingerprint) ORDER BY p.path",
+            "WHERE p.state = ? AND f.online = 1 AND (p.width IS NULL OR NOT EXISTS "
+            "(SELECT 1 FROM vectors v WHERE v.model = ? AND v.fingerprint = p.fingerprint)) ORDER BY p.path",
             (OK, model))
         return [Photo(*row) for row in rows]
+
+    def content_ids(self, model: str, fingerprints: Iterable[str]) -> set[str]:
+        """Those of `fingerprints` that have a vector for `model` already."""
+        found: set[str] = set()
+        wanted = list(fingerprints)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            found.update(print_ for (print_,) in self.db.execute(
+                f"SELECT fingerprint FROM vectors WHERE model = ? AND fingerprint IN ({','.join('?' * len(chunk))})",
+                (model, *chunk)))
+        return found
 
     def counts(self, model: str) -> Counts:
         photos, failed, offline = self.db.execute(
             "SELECT COUNT(*), COALESCE(SUM(p.state = ?), 0), COALESCE(SUM(f.online = 0), 0) "
             "FROM photos p JOIN folders f ON f.id = p.folder_id", (FAILED,)).fetchone()
         indexed = self.db.execute(
-            "SELECT COUNT(*) FROM photos p WHERE p.state = ? AND EXISTS "
+            "SELECT COUNT(*) FROM photos p WHERE p.state = ? AND p.width IS NOT NULL AND EXISTS "
             "(SELECT 1 FROM vectors v WHERE v.model = ? AND v.fingerprint = p.fingerprint)",
             (OK, model)).fetchone()[0]
         return Counts(photos, indexed, failed, offline)
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """Open for reading only, never creating a file; a catalog on read-only media too (immutable: nobody can
+    change what cannot be written)."""
+    if not path.is_file():
+        raise LibraryError(f"there is no photosort library in {path.parent}: `photosort index PATH` makes one")
+    uri = path.resolve().as_uri()
+    db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+    try:
+        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:  # WAL needs its -shm file, which a read-only folder cannot hold
+        db.close()
+    if os.access(path.parent, os.W_OK):
+        raise LibraryError(f"cannot read the library catalog {path}")
+    return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None, check_same_thread=False)
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of a migration, one by one (executescript would commit first)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            if pending.strip().strip(";").strip():
+                yield pending
+            pending = ""
+    if pending.strip():
+        yield pending
+
+
+def describe_database_error(error: sqlite3.Error, path: Path) -> LibraryError:
+    """One line a person can act on, for what SQLite says about the catalog."""
+    message = str(error)
+    lowered = message.lower()
+    if "full" in lowered and "disk" in lowered or getattr(error, "sqlite_errorcode", None) == 13:
+        return DiskFull(f"the disk holding the library {path.parent} is full: nothing was half-written; make "
+                        "room and run the command again")
+    if any(sign in lowered for sign in ("malformed", "not a database", "corrupt", "disk i/o error")):
+        return CatalogDamaged(f"the library catalog {path} is damaged ({message}): run `photosort library check` "
+                              "to repair it")
+    if "locked" in lowered or "busy" in lowered:
+        return LibraryError(f"the library catalog {path} is busy ({message}): another program holds it; "
+                            "try again")
+    if "readonly" in lowered or "read-only" in lowered:
+        return LibraryError(f"the library {path.parent} cannot be written ({message})")
+    return LibraryError(f"the library catalog {path}: {message}")

@@ -13,3 +13,19 @@ class NoModelError(LibraryError):
 
 class PhotoError(Exception):
     """One photo cannot be read; the reason is recorded and the run goes on."""
+
+
+class CatalogDamaged(LibraryError):
+    """The catalog file is damaged; `photosort library check` rebuilds it."""
+
+
+class CatalogLost(LibraryError):
+    """The catalog lacks changes it once had (its write-ahead log was removed, or it was replaced)."""
+
+
+class LibraryBusy(LibraryError):
+    """Another photosort is writing to this library."""
+
+
+class DiskFull(LibraryError):
+    """No room left where the library is kept; nothing was half-written."""

@@ -2,21 +2,28 @@
 
 Layout of a library folder::
 
-    catalog.sqlite        photos, folders, failures and vectors (SQLite, WAL)
+    catalog.sqlite        photos, folders, failures and vectors (SQLite, WAL); .state beside it: see catalog
     index/<model>/        the HNSW index over the vectors (rebuilt from them whenever needed)
     thumbnails/ab/<fingerprint>.jpg
+    user-work.json        the user's own work, written after each change (see user_work)
+    library.lock          held by the one process that writes (see writer_lock)
+
+A library opened for writing takes the lock first (waiting for another writer, or refusing with `wait`
+False); one opened for reading takes nothing and creates nothing.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +32,11 @@ from PIL import Image, ImageOps
 from ..paths import user_data_dir
 from ..templates import expand, is_short_query, templates_for
 from . import resolve
-from .catalog import BrowseRow, Counts, Folder, Photo, SqliteCatalog
+from . import user_work
+from .catalog import MODEL_KEY, REFERENCE_KEY, BrowseRow, Counts, Folder, Photo, SqliteCatalog, describe_database_error
 from .decode import THUMBNAIL_SIZE, decode, fingerprint, thumbnail_path
 from .dupes import Cluster, DuplicateFinder
-from .errors import LibraryError, PhotoError
+from .errors import DiskFull, LibraryError, PhotoError
 from .index import VectorIndex
 from .labels import LabelBook
 from .likeness import DETAIL_SIDE, Face, face, signature
@@ -37,11 +45,11 @@ from .query import Query, Term, parse
 from .relevance import Background, background, sample_ids
 from .scan import ScanReport, scan
 from .vectors import SqliteVectorStore
+from .writer_lock import WriterLock
 
 LIBRARY_VARIABLE = "PHOTOSORT_LIBRARY"
 CATALOG_FILE = "catalog.sqlite"
-MODEL_KEY = "model"
-REFERENCE_KEY = "reference_folders"  # folders whose photos duplicate handling never touches (JSON list)
+REFERENCE_REFUSAL = "it is in a reference folder: photosort never moves those"
 TEXT_CACHE_SIZE = 512  # query texts whose vectors are kept while the app runs
 # A filtered search scores the photos that pass the filters directly (exact) when they are at most this many;
 # beyond, the index is searched with the filter.
@@ -68,6 +76,15 @@ class Tag:
     score: float | None
 
 
+@dataclass(frozen=True)
+class FolderRow:
+    path: Path
+    photos: int
+    online: bool
+    reference: bool
+    library: bool  # a folder of the library (else a reference folder inside one)
+
+
 @dataclass
 class Status:
     counts: Counts
@@ -86,11 +103,30 @@ class Library:
     """One library folder. Shared between threads (the desktop app), callers hold `lock` around each call but
     `encode_pending`, which takes it only around each batch's commit, so searches go on while photos encode."""
 
-    def __init__(self, folder: Path | None = None):
-        self.folder = Path(folder) if folder else default_library_dir()
+    def __init__(self, folder: Path | None = None, *, write: bool = True, wait: bool = True,
+                 on_wait: Callable[[str], None] | None = None):
+        self.folder = Path(folder).expanduser().absolute() if folder else default_library_dir()
         if self.folder.exists() and not self.folder.is_dir():
             raise LibraryError(f"the library {self.folder} is a file, not a folder")
-        self.catalog = SqliteCatalog(self.folder / CATALOG_FILE)
+        self.writable = write
+        self.notices: list[str] = []  # what opening or repairing did that the user should hear of, a line each
+        self.writer_lock = WriterLock(self.folder)
+        self._backed_up: int | None = None  # the revision of the user's work in user-work.json
+        if write:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.writer_lock.acquire(wait, on_wait)
+        try:
+            catalog_path = self.folder / CATALOG_FILE
+            rebuilding = write and not catalog_path.exists() and user_work.read(self.folder) is not None
+            self.catalog = SqliteCatalog(catalog_path, read_only=not write)
+            if rebuilding:
+                self._restore_user_work("the catalog was missing")
+            if write:
+                self.catalog.on_commit.append(self._back_up_user_work)
+                self._back_up_user_work()
+        except BaseException:
+            self.writer_lock.release()
+            raise
         self.vectors = SqliteVectorStore(self.catalog.db)
         self.labels = LabelBook(self.catalog.db, self.vectors)
         self._index: VectorIndex | None = None
@@ -100,14 +136,58 @@ class Library:
         self.lock = threading.RLock()
 
     def close(self) -> None:
-        self._save_index()
-        self.catalog.close()
+        try:
+            self._save_index()
+            self.catalog.close()
+        finally:
+            self.writer_lock.release()
 
     def _save_index(self) -> None:
-        """Save the index if it changed, or if the catalog moved on since it was saved (it is in line now)."""
+        """Save the index if it changed, or if the catalog moved on since it was saved (it is in line now). A
+        reader saves only while no writer is at work; a full disk leaves the saved index as it was (it is
+        repaired from the stored vectors next time)."""
         index = self._index
-        if index is not None and (index.dirty or index.catalog_state != self.catalog.change_count):
+        if index is None or not (index.dirty or index.catalog_state != self.catalog.change_count):
+            return
+        if not self.writable and not self.writer_lock.try_acquire():
+            return
+        try:
             index.save(self.catalog.change_count)
+        except OSError as error:
+            self.notices.append(f"the search index was not saved ({error.strerror or error}); it is rebuilt "
+                                "from the stored vectors next time")
+        finally:
+            if not self.writable:
+                self.writer_lock.release()
+
+    def _back_up_user_work(self) -> None:
+        """Write user-work.json when the user's work changed since it was last written."""
+        revision = user_work.revision(self.catalog.db)
+        if self._backed_up is None:
+            self._backed_up = user_work.backed_up_revision(self.folder, self.catalog.library_id)
+        if revision == self._backed_up:
+            return
+        try:
+            user_work.write(self.catalog.db, self.folder)
+            self._backed_up = revision
+        except OSError as error:
+            # The catalog holds the work; the copy is written at the next change, or at the next opening.
+            self.notices.append(f"could not write {user_work.BACKUP_FILE} ({error.strerror or error})")
+
+    def write_user_work(self) -> None:
+        """Write user-work.json now, changed or not."""
+        self._backed_up = None
+        user_work.write(self.catalog.db, self.folder)
+        self._backed_up = user_work.revision(self.catalog.db)
+
+    def _restore_user_work(self, why: str) -> None:
+        backup = user_work.read(self.folder)
+        if backup is None:
+            return
+        with self.catalog.transaction():
+            restored = user_work.restore(self.catalog.db, backup)
+        self.notices.append(f"{why}: {restored} from {user_work.BACKUP_FILE}; the photos are read again by "
+                            "`photosort index`")
 
     def __enter__(self) -> Library:
         return self
@@ -140,6 +220,9 @@ class Library:
             resolved = Path(path).expanduser().resolve()
             if not resolved.is_dir():
                 raise LibraryError(f"{path} is not a folder")
+            if resolved.is_relative_to(self.folder.resolve()):
+                raise LibraryError(f"{path} is inside photosort's own library folder {self.folder}, "
+                                   "which holds no photos of yours")
             known = self.catalog.folders()
             outer = next((folder for folder in known if resolved.is_relative_to(folder.path)), None)
             if outer is not None:
@@ -174,14 +257,43 @@ class Library:
 
     def set_reference(self, folder: os.PathLike | str, protected: bool) -> None:
         """Mark a folder as a reference (its photos are kept first and never moved), or unmark it."""
+        self.set_references([folder] if protected else [], [] if protected else [folder])
+
+    def set_references(self, add: Sequence[os.PathLike | str] = (), remove: Sequence[os.PathLike | str] = ()) -> None:
+        """Mark folders as references and unmark others, in one change."""
         folders = {str(path) for path in self.reference_folders}
-        (folders.add if protected else folders.discard)(str(Path(folder)))
+        folders.update(str(Path(path).expanduser().absolute()) for path in add)
+        folders.difference_update(str(Path(path).expanduser().absolute()) for path in remove)
         with self.catalog.transaction():
             self.catalog.set_meta(REFERENCE_KEY, json.dumps(sorted(folders)))
 
+    def is_reference(self, path: str) -> bool:
+        """Whether a photo lies under a reference folder: such photos are never moved, whoever asks."""
+        return resolve.under_any(path, self.reference_folders)
+
+    def folder_rows(self) -> list[FolderRow]:
+        """The library's folders and the reference folders, each with how many photos lie under it."""
+        reference = self.reference_folders
+        places = {folder.path: folder for folder in self.catalog.folders()}
+        rows = []
+        for path in sorted(set(places) | set(reference)):
+            folder = places.get(path)
+            online = folder.online if folder is not None else path.is_dir()
+            prefix = str(path).rstrip(os.sep) + os.sep
+            photos = self.catalog.db.execute(
+                "SELECT COUNT(*) FROM photos WHERE substr(path, 1, ?) = ?", (len(prefix), prefix)).fetchone()[0]
+            rows.append(FolderRow(path, photos, online, resolve.under_any(str(path) + os.sep, reference),
+                                  folder is not None))
+        return rows
+
     def scan(self, on_file: Callable[[int], None] | None = None) -> ScanReport:
-        report = scan(self.catalog, on_file)
-        self._sync_index()
+        """Bring the catalog in line with the folders (never looking into the library's own folder); the lock
+        is held only around each commit."""
+        report = scan(self.catalog, on_file, exclude=[self.folder.resolve()], lock=self.lock)
+        with self.lock:
+            with self.catalog.transaction():
+                user_work.apply_restored_tags(self.catalog.db)
+            self._sync_index()
         return report
 
     def pending(self) -> list[Photo]:
@@ -227,10 +339,34 @@ class Library:
                 dim = self.vectors.dimension(model)
                 if dim is None:
                     return None
-            self._index, self.index_state = VectorIndex.open(
-                self.folder / "index" / _slug(model), model, dim, lambda: self.vectors.searchable_ids(model),
-                self._vector_loader(model), self.catalog.change_count)
+            can_save = self.writable or self.writer_lock.try_acquire()
+            try:
+                self._index, self.index_state = VectorIndex.open(
+                    self.folder / "index" / _slug(model), model, dim, lambda: self.vectors.searchable_ids(model),
+                    self._vector_loader(model), self.catalog.change_count, self.catalog.library_id,
+                    save=can_save)
+            except OSError as error:
+                raise _described(error, self.folder) from error
+            finally:
+                if can_save and not self.writable:
+                    self.writer_lock.release()
+            if self.index_state.startswith("rebuilt (damaged"):
+                self.notices.append(f"the search index was damaged and has been rebuilt from the stored vectors")
         return self._index
+
+    def rebuild_index(self) -> None:
+        """A new index from the stored vectors, saved in place of the old one."""
+        model = self._require_model()
+        ids, vectors = self.vectors.photo_vectors(model)
+        index = VectorIndex(self.folder / "index" / _slug(model), model, vectors.shape[1], self.catalog.library_id)
+        index.add(ids, vectors)
+        index.save(self.catalog.change_count)
+        self._index, self.index_state = index, "rebuilt"
+
+    def forget_reading(self, fingerprint_: str) -> None:
+        """The photos of this content are read again at the next indexing (their thumbnail was lost)."""
+        with self.catalog.transaction():
+            self.catalog.db.execute("UPDATE photos SET width = NULL WHERE fingerprint = ?", (fingerprint_,))
 
     def _vector_loader(self, model: str) -> Callable[[np.ndarray | None], tuple[np.ndarray, np.ndarray]]:
         return lambda wanted: self.vectors.photo_vectors(model, None if wanted is None else wanted.tolist())
@@ -487,7 +623,9 @@ class Library:
     def trash_duplicates(self, steps: list[resolve.Step]) -> resolve.Outcome:
         """Move the planned photos to the system trash; the keepers take on their tags; the catalog forgets
         them at once."""
-        outcome = resolve.carry_out(steps)
+        protected = [step for step in steps if self.is_reference(step.photo.path)]
+        outcome = resolve.carry_out([step for step in steps if step not in protected])
+        outcome.failed += [(step, REFERENCE_REFUSAL) for step in protected]
         with self.catalog.transaction():
             for step in outcome.moved:
                 self.labels.inherit(step.keep.id, [step.photo.id])
@@ -501,7 +639,7 @@ class Library:
         photos = self.catalog.photos_by_id(photo_ids)
         moved, failed = [], []
         for photo in photos.values():
-            reason = resolve.move_to_trash(photo)
+            reason = REFERENCE_REFUSAL if self.is_reference(photo.path) else resolve.move_to_trash(photo)
             if reason is None:
                 moved.append(photo)
             else:
@@ -516,7 +654,10 @@ class Library:
     def status(self, with_failures: bool = False) -> Status:
         model = self.model
         counts = self.catalog.counts(model or "")
-        failures = [(photo.path, photo.failure or "") for photo in self.catalog.failures()] if with_failures else []
+        problems = self.catalog.scan_problems()
+        counts = replace(counts, failed=counts.failed + len(problems))
+        failures = sorted([(photo.path, photo.failure or "") for photo in self.catalog.failures()] + problems) \
+            if with_failures else []
         return Status(counts, self.catalog.folders(), model, failures)
 
     def _require_model(self) -> str:
@@ -524,6 +665,27 @@ class Library:
         if not model:
             raise LibraryError("this library has no model yet: run `photosort index PATH` first")
         return model
+
+
+def explain(error: BaseException, folder: Path) -> str:
+    """One line a person can act on, for anything that stopped a command on the library in `folder`."""
+    if isinstance(error, LibraryError):
+        return str(error)
+    if isinstance(error, sqlite3.Error):
+        return str(describe_database_error(error, folder / CATALOG_FILE))
+    if isinstance(error, OSError):
+        return str(_described(error, folder))
+    if isinstance(error, MemoryError):
+        return "not enough memory: close other programs, or index with a smaller --batch-size"
+    return f"unexpected {type(error).__name__}: {error} (nothing was half-written; please report this)"
+
+
+def _described(error: OSError, folder: Path) -> LibraryError:
+    if error.errno == errno.ENOSPC:
+        return DiskFull(f"the disk holding the library {folder} is full: nothing was half-written; make room and "
+                        "run the command again")
+    where = f" ({error.filename})" if error.filename else ""
+    return LibraryError(f"{error.strerror or error}{where}")
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:

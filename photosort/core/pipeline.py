@@ -45,7 +45,8 @@ class Progress:
 
 @dataclass
 class IndexRun:
-    encoded: int = 0
+    encoded: int = 0  # photos the model encoded
+    read: int = 0  # copies of content already encoded: read for their size, date and signature only
     failed: int = 0
     cancelled: bool = False
 
@@ -107,25 +108,34 @@ def run_pipeline(photos: list[Photo], encoder: PictureEncoder, catalog: Catalog,
                 run.cancelled = True
                 break
             good = [(photo, result) for photo, result in batch if isinstance(result, Decoded)]
-            features = as_stored(encoder.encode_pictures(np.stack([result.pixels for _, result in good]))) \
-                if good else None
+            # A copy of content already encoded (or twice in this batch) is read for its own size, date and
+            # signature, and shares the stored vector.
+            with lock:
+                stored = catalog.content_ids(model, {photo.fingerprint for photo, _ in good})
+            fresh = {}
+            for photo, result in good:
+                if photo.fingerprint not in stored:
+                    fresh.setdefault(photo.fingerprint, result.pixels)
+            features = dict(zip(fresh, as_stored(encoder.encode_pictures(np.stack(list(fresh.values()))))
+                                , strict=True)) if fresh else {}
             with lock, catalog.transaction():
-                if features is not None:
-                    vectors.put(model, [(photo.fingerprint, vector) for (photo, _), vector in zip(good, features,
-                                                                                                  strict=True)])
-                    vectors.put_signatures([(photo.fingerprint, result.signature, result.face)
-                                            for photo, result in good])
+                vectors.put(model, features.items())
+                vectors.put_signatures([(photo.fingerprint, result.signature, result.face) for photo, result in good])
                 for photo, result in batch:
                     if isinstance(result, Decoded):
                         catalog.set_decoded(photo.id, result.width, result.height, result.taken)
                     else:
                         catalog.set_failed(photo.id, result)
-                if on_batch and features is not None:
-                    on_batch(np.array([photo.id for photo, _ in good], np.int64), features)
-            run.encoded += len(good)
+                if on_batch and good:
+                    for print_ in stored:
+                        features[print_] = vectors.vector_for_content(model, print_)
+                    on_batch(np.array([photo.id for photo, _ in good], np.int64),
+                             np.stack([features[photo.fingerprint] for photo, _ in good]))
+            run.encoded += len(fresh)
+            run.read += len(good) - len(fresh)
             run.failed += len(batch) - len(good)
             if on_progress:
-                on_progress(Progress(run.encoded + run.failed, len(photos), run.encoded, run.failed,
+                on_progress(Progress(run.encoded + run.read + run.failed, len(photos), run.encoded, run.failed,
                                      time.monotonic() - started))
         if controls.cancelled.is_set():
             run.cancelled = True
@@ -158,7 +168,7 @@ def _decode_ahead(pool: Executor, photos: Iterable[Photo], resolution: int, thum
 
 def _read(photo: Photo, resolution: int, thumbnails: os.PathLike) -> Decoded | str:
     try:
-        result = decode(photo.path, resolution, photo.mtime_ns / 1e9)  # the scan's stat, not a second one
+        result = decode(photo.file, resolution, photo.mtime_ns / 1e9)  # the scan's stat, not a second one
     except PhotoError as error:  # a vanished file included: decode names it
         return str(error)
     except MemoryError:
@@ -169,13 +179,13 @@ def _read(photo: Photo, resolution: int, thumbnails: os.PathLike) -> Decoded | s
 
 def _save_thumbnail(path, data: bytes) -> None:
     """Thumbnails are a cache: written whole (temp file, rename) so a crash never leaves half a picture."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.name}.{threading.get_ident()}.tmp")
         partial.write_bytes(data)
         os.replace(partial, path)
     except OSError:
-        pass  # a full disk costs the thumbnail, not the photo's place in the library
+        partial.unlink(missing_ok=True)  # a full disk costs the thumbnail, not the photo's place in the library
 
 
 def _batches(items: Iterator, size: int) -> Iterator[list]:

@@ -40,11 +40,16 @@ def plan(clusters: Iterable[Cluster], reference: Sequence[Path] = ()) -> Plan:
         for photo in cluster.members:
             if photo.id == cluster.keep.id:
                 continue
-            if any(Path(photo.path).is_relative_to(folder) for folder in reference):
+            if under_any(photo.path, reference):
                 result.protected.append(photo)
             else:
                 result.steps.append(Step(photo, cluster.keep, cluster.kind))
     return result
+
+
+def under_any(path: str, folders: Iterable[Path]) -> bool:
+    """Whether a path is one of the folders or lies under one."""
+    return any(Path(path).is_relative_to(folder) for folder in folders)
 
 
 def carry_out(steps: Iterable[Step]) -> Outcome:
@@ -67,7 +72,7 @@ def move_to_trash(photo: Photo) -> str | None:
     reason = _unchanged(photo)
     if reason is None:
         try:
-            send2trash(photo.path)
+            send2trash(photo.file)
         except (OSError, TrashPermissionError) as error:
             reason = f"could not move it to the trash: {getattr(error, 'strerror', None) or error}"
     return reason
@@ -75,7 +80,7 @@ def move_to_trash(photo: Photo) -> str | None:
 
 def _unchanged(photo: Photo, what: str = "it") -> str | None:
     try:
-        stat = os.stat(photo.path)
+        stat = os.stat(photo.file)
     except FileNotFoundError:
         return f"{what} is gone" if what != "it" else "it is gone already"
     except OSError as error:

@@ -1,17 +1,31 @@
 """Scanning: bring the catalog in line with the folders on disk, by stat alone for files that did not change.
 
-New files are fingerprinted; a new path whose fingerprint matches a photo that vanished from its old path is
-a move or rename, and keeps its id (and so its vector and index entry). A folder whose root is gone (an
-unplugged drive) is marked offline and its photos are kept until it returns. Symbolic links are not followed:
-a link within a folder would index its target twice, one out of it reaches beyond what the user chose, and
-one that loops never ends.
+A photo is its content (the fingerprint, a hash of the whole file):
+
+* a new path whose content matches a photo that vanished from its old path is a move or rename: it keeps
+  its id, and with it its vector, tags and index entry;
+* a file whose stat changed but not its content (`touch`, a backup restore, a sync tool) keeps everything;
+  only the stat is updated;
+* a file whose content changed is a new photo (a new id: ids are never reused), which keeps the user's tags;
+* a file that could not be read is tried again at every scan: permissions, a file that vanished or was being
+  copied mid-run are rarely for good.
+
+A folder whose root is gone (an unplugged drive) is marked offline and its photos are kept until it returns.
+A subfolder that cannot be listed keeps its photos too, and is reported. Symbolic links are not followed: a
+link within a folder would index its target twice, one out of it reaches beyond what the user chose, and one
+that loops never ends. Folders named in `exclude` (the library's own) are never looked into.
+
+Files are read (hashed) outside the catalog's transactions, and the changes commit in chunks, so the library
+stays usable meanwhile and a crash keeps what was committed; the next scan goes on from there.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,94 +34,131 @@ from .decode import fingerprint
 from .errors import PhotoError
 from .names import is_ignored_name, is_image_name
 
+# Files whose changes commit together: small enough that the catalog is never held long, large enough that a
+# scan of 100,000 new files is a few hundred transactions.
+COMMIT_CHUNK = 256
+# Hashing threads: hashlib releases the interpreter lock, and files are read while others are hashed.
+HASH_THREADS = 4
+
 
 @dataclass
 class ScanReport:
     added: int = 0
-    changed: int = 0
+    changed: int = 0  # new content at a known path
     moved: int = 0
     removed: int = 0
-    failed: int = 0  # newly found files that cannot be read
+    touched: int = 0  # new date, same content: nothing to read again
+    failed: int = 0  # files found that cannot be read (new ones, and earlier ones still unreadable)
+    recovered: int = 0  # files that could not be read before and can now
     unchanged: int = 0
     offline: list[Path] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (folder, why it could not be looked into)
 
 
 @dataclass(frozen=True)
 class _Seen:
-    path: str
+    path: str  # as shown and stored: undecodable bytes of a name escaped
+    file: str  # what to open (undecodable bytes as Python carries them)
     folder_id: int
     size: int
     mtime_ns: int
     problem: str | None = None  # a reason to record instead of reading the file
 
+    @property
+    def raw(self) -> bytes | None:
+        """The name's bytes, when the name is not valid text (stored so the file can be opened again)."""
+        return None if self.path == self.file else os.fsencode(self.file)
 
-def scan(catalog: Catalog, on_file: Callable[[int], None] | None = None) -> ScanReport:
-    """Rescan every library folder; `on_file(count)` is called as files are visited."""
+
+def scan(catalog: Catalog, on_file: Callable[[int], None] | None = None, exclude: Sequence[Path] = (),
+         lock: AbstractContextManager | None = None) -> ScanReport:
+    """Rescan every library folder; `on_file(count)` is called as files are visited. `lock` is held around each
+    commit (not while files are listed or read)."""
+    lock = lock or nullcontext()
     report = ScanReport()
     known: dict[str, Photo] = {}
     seen: dict[str, _Seen] = {}
-    unlisted: list[str] = []  # subfolders that could not be listed this time
-    for folder in catalog.folders():
+    unlisted: list[str] = []  # subfolders that could not be listed this time: their photos stay
+    excluded = {str(path) for path in exclude}
+    with lock:
+        folders = catalog.folders()
+    for folder in folders:
         online = folder.path.is_dir()
         if online != folder.online:
-            with catalog.transaction():
+            with lock, catalog.transaction():
                 catalog.set_folder_online(folder.id, online)
         if not online:
             report.offline.append(folder.path)
             continue
-        known.update(catalog.photos_in(folder.id))
-        for entry in _walk(folder, unlisted):
+        with lock:
+            known.update(catalog.photos_in(folder.id))
+        problems: dict[str, str] = {}
+        for entry in _walk(folder, problems, excluded):
             seen[entry.path] = entry
             if on_file:
                 on_file(len(seen))
+        unlisted += problems
+        report.problems += problems.items()
+        with lock, catalog.transaction():
+            catalog.set_scan_problems(folder.id, problems)
 
-    fresh: list[_Seen] = []
-    changed: list[Photo] = []
+    to_read: list[tuple[_Seen, Photo | None]] = []  # (file, the photo known at its path)
     for path, entry in seen.items():
         photo = known.get(path)
-        if photo is None:
-            fresh.append(entry)
-        elif (photo.size, photo.mtime_ns) != (entry.size, entry.mtime_ns):
-            changed.append(photo)  # new content: a new photo, encoded afresh
+        if photo is None or photo.state == FAILED or (photo.size, photo.mtime_ns) != (entry.size, entry.mtime_ns):
+            to_read.append((entry, photo))
         else:
             report.unchanged += 1
     vanished: dict[str, list[Photo]] = {}
     for path, photo in known.items():
         if path not in seen and not _under_any(path, unlisted):
             vanished.setdefault(photo.fingerprint or f"failed:{photo.id}", []).append(photo)
-    # Files are read before the transaction, so the catalog is locked only for the writes.
-    prints = {entry.path: _fingerprint_or_reason(entry) for entry in fresh + [seen[photo.path] for photo in changed]}
 
-    with catalog.transaction():
-        catalog.delete_photos(photo.id for photo in changed)
-        for photo in changed:
-            _add(catalog, seen[photo.path], prints[photo.path])
-        report.changed = len(changed)
-        for entry in fresh:
-            print_, reason = prints[entry.path]
-            candidates = vanished.get(print_) if print_ else None
-            if candidates:
-                moved = candidates.pop()
-                catalog.move_photo(moved.id, entry.path, entry.folder_id, entry.mtime_ns)
-                report.moved += 1
-            elif _add(catalog, entry, (print_, reason)):
-                report.added += 1
-            else:
-                report.failed += 1
-        removed = [photo.id for photos in vanished.values() for photo in photos]
-        catalog.delete_photos(removed)
-        report.removed = len(removed)
+    with ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="hash") as hashers:
+        for start in range(0, len(to_read), COMMIT_CHUNK):
+            chunk = to_read[start:start + COMMIT_CHUNK]
+            prints = list(hashers.map(_fingerprint_or_reason, (entry for entry, _ in chunk)))
+            with lock, catalog.transaction():
+                for (entry, photo), (print_, reason) in zip(chunk, prints, strict=True):
+                    _apply(catalog, report, entry, photo, print_, reason, vanished)
+    removed = [photo.id for photos in vanished.values() for photo in photos]
+    if removed:
+        with lock, catalog.transaction():
+            catalog.delete_photos(removed)
+    report.removed = len(removed)
     return report
 
 
-def _add(catalog: Catalog, entry: _Seen, print_and_reason: tuple[str | None, str | None]) -> bool:
-    """Catalog a file; False when it was recorded as unreadable."""
-    print_, reason = print_and_reason
+def _apply(catalog: Catalog, report: ScanReport, entry: _Seen, photo: Photo | None, print_: str | None,
+           reason: str | None, vanished: dict[str, list[Photo]]) -> None:
+    """Record what reading one new or changed file found."""
     if reason is not None:
-        catalog.add_photo(entry.path, entry.folder_id, entry.size, entry.mtime_ns, None, FAILED, reason)
-        return False
-    catalog.add_photo(entry.path, entry.folder_id, entry.size, entry.mtime_ns, print_)
-    return True
+        report.failed += 1
+        if photo is None:
+            catalog.add_photo(entry.path, entry.folder_id, entry.size, entry.mtime_ns, None, FAILED, reason,
+                              entry.raw)
+        else:
+            catalog.set_failed(photo.id, reason)
+        return
+    candidates = vanished.get(print_)
+    if candidates and (photo is None or photo.fingerprint != print_):
+        # A photo moved here from a path where it is gone (onto this path's old file, if there was one).
+        if photo is not None:
+            catalog.delete_photos([photo.id])
+        catalog.move_photo(candidates.pop().id, entry.path, entry.folder_id, entry.mtime_ns, entry.raw)
+        report.moved += 1
+    elif photo is None:
+        catalog.add_photo(entry.path, entry.folder_id, entry.size, entry.mtime_ns, print_, raw_path=entry.raw)
+        report.added += 1
+    elif photo.state == FAILED:
+        catalog.reread_photo(photo.id, entry.size, entry.mtime_ns, print_)
+        report.recovered += 1
+    elif photo.fingerprint == print_:
+        catalog.touch_photo(photo.id, entry.size, entry.mtime_ns)
+        report.touched += 1
+    else:
+        catalog.replace_photo(photo, entry.size, entry.mtime_ns, print_)
+        report.changed += 1
 
 
 def _fingerprint_or_reason(entry: _Seen) -> tuple[str | None, str | None]:
@@ -116,19 +167,19 @@ def _fingerprint_or_reason(entry: _Seen) -> tuple[str | None, str | None]:
     if entry.size == 0:
         return None, "empty file"
     try:
-        return fingerprint(entry.path, entry.size), None
+        return fingerprint(entry.file, entry.size), None
     except PhotoError as error:
         return None, str(error)
 
 
-def _under_any(path: str, folders: list[str]) -> bool:
+def _under_any(path: str, folders: Iterable[str]) -> bool:
     return any(path.startswith(folder + os.sep) for folder in folders)
 
 
-def _walk(folder: Folder, unlisted: list[str]) -> Iterator[_Seen]:
+def _walk(folder: Folder, problems: dict[str, str], excluded: set[str]) -> Iterator[_Seen]:
     """Image files under the folder, hidden files and folders left out, links reported not followed.
 
-    Subfolders that cannot be listed are appended to `unlisted`."""
+    Subfolders that cannot be listed go into `problems` with the reason; folders in `excluded` are skipped."""
     root = folder.path
     pending = [str(root)]
     while pending:
@@ -136,8 +187,8 @@ def _walk(folder: Folder, unlisted: list[str]) -> Iterator[_Seen]:
         try:
             with os.scandir(directory) as entries:
                 listing = list(entries)
-        except OSError:
-            unlisted.append(directory)  # its photos stay as they were until it can be read again
+        except OSError as error:
+            problems[_display(directory)] = f"cannot list this folder: {_reason(error)}"
             continue
         for entry in listing:
             name = entry.name
@@ -147,21 +198,27 @@ def _walk(folder: Folder, unlisted: list[str]) -> Iterator[_Seen]:
                 if entry.is_symlink():
                     problem = _link_problem(entry.path, root)
                     if problem and (is_image_name(name) or _points_to_folder(entry.path)):
-                        yield _Seen(_display(entry.path), folder.id, 0, 0, problem)
+                        yield _Seen(_display(entry.path), entry.path, folder.id, 0, 0, problem)
                     continue
                 if entry.is_dir(follow_symlinks=False):
-                    pending.append(entry.path)
+                    if entry.path not in excluded:
+                        pending.append(entry.path)
                     continue
                 if not is_image_name(name):
                     continue
                 info = entry.stat(follow_symlinks=False)
             except OSError as error:
-                yield _Seen(_display(entry.path), folder.id, 0, 0, error.strerror or "cannot be read")
+                if is_image_name(name):
+                    yield _Seen(_display(entry.path), entry.path, folder.id, 0, 0, _reason(error))
+                else:
+                    problems[_display(entry.path)] = _reason(error)
                 continue
-            if not stat.S_ISREG(info.st_mode):
-                continue
-            problem = None if _is_utf8(entry.path) else "the file name is not valid text (UTF-8)"
-            yield _Seen(_display(entry.path), folder.id, info.st_size, info.st_mtime_ns, problem)
+            if stat.S_ISREG(info.st_mode):
+                yield _Seen(_display(entry.path), entry.path, folder.id, info.st_size, info.st_mtime_ns)
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or str(error) or "cannot be read"
 
 
 def _link_problem(path: str, root: Path) -> str | None:
@@ -185,16 +242,11 @@ def _points_to_folder(path: str) -> bool:
         return False
 
 
-def _is_utf8(path: str) -> bool:
+def _display(path: str) -> str:
+    """The path as text: bytes of a name that are not valid UTF-8 (os.scandir hands them over as lone
+    surrogates) shown as \\x escapes, the same at every scan, so rescans recognise the file."""
     try:
         path.encode("utf-8")
-    except UnicodeEncodeError:  # os.scandir hands undecodable bytes over as lone surrogates
-        return False
-    return True
-
-
-def _display(path: str) -> str:
-    """The path as text; undecodable bytes shown as \\x escapes (stable, so rescans recognise it)."""
-    if _is_utf8(path):
         return path
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")

@@ -4,6 +4,11 @@ Events only say that something changed; the rescan (stat only for unchanged file
 events (a camera import, a sync client) settles into one rescan once the folders have been quiet for
 `quiet_s`, and once every file touched has kept its size across a check `quiet_s` apart, so a file still
 being written is read when it is whole. Folder roots are polled too: a drive plugged back in comes online.
+
+When acting on changes fails (a full disk, a library that cannot be written for a while), the watcher says
+so through `on_error(error, retry_in_s)` and tries again after a pause that doubles up to a few minutes,
+with every change seen meanwhile: once the cause is gone, it goes on by itself. Nothing under `exclude` (the
+library's own folder, when it lies inside a watched one) is an event.
 """
 
 from __future__ import annotations
@@ -21,10 +26,13 @@ from .names import is_ignored_name, is_image_name
 
 DEFAULT_QUIET_S = 1.0
 ROOT_POLL_S = 5.0  # how often folder roots are checked for coming back or going away
+FIRST_RETRY_S = 2.0  # the pause after a first failure; each failure in a row doubles it...
+LONGEST_RETRY_S = 300.0  # ...up to this
 
 
 class _Changes(FileSystemEventHandler):
-    def __init__(self) -> None:
+    def __init__(self, exclude: list[str]) -> None:
+        self.exclude = exclude
         self.lock = threading.Lock()
         self.touched: set[str] = set()
         self.last_event = 0.0
@@ -35,7 +43,8 @@ class _Changes(FileSystemEventHandler):
         if event.event_type in ("opened", "closed_no_write"):
             return  # reading a file (our own decoding included) changes nothing
         paths = [event.src_path, getattr(event, "dest_path", "") or ""]
-        relevant = [os.fsdecode(path) for path in paths if path and _matters(os.fsdecode(path), event.is_directory)]
+        relevant = [os.fsdecode(path) for path in paths if path and _matters(os.fsdecode(path), event.is_directory)
+                    and not any(os.fsdecode(path).startswith(place) for place in self.exclude)]
         if not relevant:
             return
         with self.lock:
@@ -76,11 +85,17 @@ class Watcher:
     """Calls `on_settled(paths)` after changes settle, from its own thread; `stop()` ends it."""
 
     def __init__(self, folders: list[Path], on_settled: Callable[[set[str]], None],
-                 quiet_s: float = DEFAULT_QUIET_S):
+                 quiet_s: float = DEFAULT_QUIET_S, exclude: list[Path] = (),
+                 on_error: Callable[[Exception, float], None] | None = None):
         self.folders = folders
         self.on_settled = on_settled
+        self.on_error = on_error
         self.quiet_s = quiet_s
-        self._changes = _Changes()
+        # A folder itself and everything in it ("library/..."), never a neighbour that shares its name's start.
+        self._changes = _Changes([prefix for path in exclude for prefix in (str(path), str(path) + os.sep)])
+        self._retry: set[str] | None = None  # changes to act on again after a failure
+        self._retry_at = 0.0
+        self._failures = 0
         self._observer = Observer()
         self._watched: dict[Path, object] = {}
         self._stop = threading.Event()
@@ -113,14 +128,36 @@ class Watcher:
                 changed = True
         return changed
 
+    def trigger(self, paths: set[str]) -> None:
+        """Act on `paths` from the watcher's thread as soon as it runs, with its retries (a first full pass)."""
+        self._retry, self._retry_at = set(paths), 0.0
+
     def _loop(self) -> None:
         sizes: dict[str, int | None] = {}
         next_poll = time.monotonic() + ROOT_POLL_S
         while not self._stop.wait(min(0.25, self.quiet_s / 2)):
+            changed: set[str] = set()
             if time.monotonic() >= next_poll:
                 next_poll = time.monotonic() + ROOT_POLL_S
                 if self._refresh_roots():
-                    self.on_settled({str(folder) for folder in self.folders})
-            settled = self._changes.take_if_settled(self.quiet_s, sizes)
-            if settled:
-                self.on_settled(settled)
+                    changed |= {str(folder) for folder in self.folders}
+            changed |= self._changes.take_if_settled(self.quiet_s, sizes) or set()
+            if self._retry is not None:
+                changed |= self._retry
+                if time.monotonic() < self._retry_at:  # still pausing after a failure: keep them for then
+                    self._retry = changed
+                    continue
+            if changed or self._retry is not None:
+                self._act(changed)
+
+    def _act(self, changed: set[str]) -> None:
+        try:
+            self.on_settled(changed)
+        except Exception as error:  # noqa: BLE001 - said, then tried again: the watcher never dies of it
+            self._failures += 1
+            pause = min(LONGEST_RETRY_S, FIRST_RETRY_S * 2 ** (self._failures - 1))
+            self._retry, self._retry_at = changed, time.monotonic() + pause
+            if self.on_error is not None:
+                self.on_error(error, pause)
+            return
+        self._retry, self._failures = None, 0
