@@ -45,7 +45,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     dupes.add_argument("--trash", action="store_true", help="move all but the kept photo to the system trash")
     dupes.add_argument("--dry-run", action="store_true", help="with --trash: only print what would be moved")
     dupes.add_argument("--reference", action="append", default=[], metavar="FOLDER",
-                       help="photos under this folder are never touched (and are kept first)")
+                       help="photos under this folder are never touched (and are kept first); remembered as a "
+                            "reference folder of the library (see `photosort folders`)")
     dupes.set_defaults(run=run_dupes)
 
 
@@ -107,6 +108,9 @@ def run_dupes(args: argparse.Namespace) -> int:
     with open_library(args) as library:
         if not library.model:
             raise LibraryError("this library is empty: run `photosort index PATH` first")
+        if reference:  # remembered: the engine refuses to move anything under a reference folder, whoever asks
+            library.set_references(reference)
+        reference = library.reference_folders
         pending = _refresh(library)
         progress = ProgressLine("comparing", unit="pairs", scale=1)
         def on_progress(stage: str, done: int, total: int) -> None:

@@ -142,12 +142,16 @@ class LibrarySession(QObject):
 
     def open(self) -> None:
         def work() -> tuple[Library, str | None]:
-            library = Library(self.folder)
+            # Another photosort writing to this library (a `photosort index`) is waited for, and the window says so.
+            library = Library(self.folder, on_wait=self.message.emit)
             return library, library.model
 
         def done(opened: tuple[Library, str | None]) -> None:
             library, self.model_name = opened
             self.library = library
+            for notice in library.notices:
+                self.message.emit(notice)
+            library.notices.clear()
             self.opened.emit(library.folder)
             self.refresh()
             if self.model_name is None:
@@ -340,8 +344,8 @@ class LibrarySession(QObject):
     def _index_pass(self) -> None:
         library = self._require()
         self._report(IndexingState("scanning", paused=self.paused), force=True)
+        report = library.scan()  # takes the library's lock around each commit only
         with library.lock:
-            report = library.scan()
             pending = library.pending()
         self.refresh()
         if report.offline:
@@ -394,7 +398,7 @@ class LibrarySession(QObject):
                     self._watcher.stop()
                     self._watcher = None
                 if not self._stopping.is_set():
-                    self._watcher = Watcher(folders, lambda _: self._wake.set())
+                    self._watcher = Watcher(folders, lambda _: self._wake.set(), exclude=[library.folder.resolve()])
                     self._watcher.start()
 
         self._jobs.submit(work, None, self.error.emit)

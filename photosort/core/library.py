@@ -117,9 +117,15 @@ class Library:
             self.writer_lock.acquire(wait, on_wait)
         try:
             catalog_path = self.folder / CATALOG_FILE
-            rebuilding = write and not catalog_path.exists() and user_work.read(self.folder) is not None
+            missing = write and not catalog_path.exists()
+            if missing:  # whatever was recorded of a catalog that is gone speaks of another one
+                record = catalog_path.with_name(catalog_path.name + ".state")
+                if record.exists() and user_work.read(self.folder) is None:
+                    self.notices.append("the catalog was missing and there is no saved work to restore: a new, "
+                                        "empty one was made")
+                record.unlink(missing_ok=True)
             self.catalog = SqliteCatalog(catalog_path, read_only=not write)
-            if rebuilding:
+            if missing:
                 self._restore_user_work("the catalog was missing")
             if write:
                 self.catalog.on_commit.append(self._back_up_user_work)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff",
-                            ".heic", ".heif"})
+                            ".heic", ".heif", ".avif"})
 # Names of files still being downloaded or saved, and editors' lock and backup files.
 TEMPORARY_SUFFIXES = (".part", ".crdownload", ".download", ".tmp", ".temp", "~")
 
