@@ -164,8 +164,16 @@ def _yield_to_the_app() -> None:
 
 def decoder_pool(workers: int) -> ProcessPoolExecutor:
     """Processes that decode photos for indexing: their work never competes with the window's for Python's
-    interpreter lock, and they run below the app's priority."""
-    return ProcessPoolExecutor(workers, mp_context=_CONTEXT, initializer=_yield_to_the_app)
+    interpreter lock, they run below the app's priority, and each holds its share of the decode memory budget
+    (a budget per process would multiply it by the number of processes)."""
+    return ProcessPoolExecutor(workers, mp_context=_CONTEXT, initializer=_start_decoder, initargs=(workers,))
+
+
+def _start_decoder(workers: int) -> None:
+    from ..core.decode_memory import share_among
+
+    _yield_to_the_app()
+    share_among(workers)
 
 
 def run_in_child(function: Callable, *args: Any) -> Any:

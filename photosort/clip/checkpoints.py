@@ -5,11 +5,16 @@
   anything but tensors and plain containers.
 - OpenAI's TorchScript archives: the weights are read from the archive's pickle with an unpickler that builds
   tensors and plain objects only. The archive's TorchScript code is never compiled or run.
+
+Before any reader sees a file, the sizes it declares (zip entries, safetensors offsets) are checked against the
+file's own size: readers allocate what a file declares, and a few megabytes can declare gigabytes.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import math
 import pickle
 import struct
 import warnings
@@ -24,6 +29,15 @@ from .build import missing_keys
 from .errors import CheckpointError
 
 SAFETENSORS_HEADER_BYTES = 8  # little-endian u64 length of the JSON header that opens the file
+SAFETENSORS_DTYPE_BYTES = {
+    "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+    "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
+}
+# How much more than the file a zip checkpoint's entries may declare, unpacked. torch writes weights stored, not
+# compressed (TorchScript compresses only its few kilobytes of code), so the declared sizes add up to less than
+# the file; an archive re-packed with compression unpacks to a little more, as weights hardly compress. A "zip
+# bomb" (gigabytes of zeros in a few megabytes) declares hundreds of times the file.
+MAX_UNPACKED_RATIO = 2
 WRAPPER_KEYS = ("state_dict", "model")  # training checkpoints nest the weights under one of these
 DATA_PARALLEL_PREFIX = "module."  # left by torch.nn.DataParallel / DistributedDataParallel
 
@@ -85,15 +99,19 @@ def unwrap(raw: object) -> dict[str, torch.Tensor] | None:
 
 
 def _read_any(path: Path) -> object:
+    """The file's contents, read by the reader of its format once the sizes it declares are known to fit it."""
+    file_size = path.stat().st_size
     with path.open("rb") as file:
         head = file.read(SAFETENSORS_HEADER_BYTES + 1)
-    if _looks_like_safetensors(head, path.stat().st_size):
+    if _looks_like_safetensors(head, file_size, path.suffix):
+        _check_safetensors_layout(path, file_size)
         from safetensors.torch import load_file
 
         return load_file(path, device="cpu")
     is_zip = zipfile.is_zipfile(path)
     if is_zip:
         with zipfile.ZipFile(path) as archive:
+            _check_zip_sizes(path, archive, file_size)
             if _is_torchscript(archive):
                 return read_torchscript_weights(archive)
     with warnings.catch_warnings():
@@ -106,11 +124,60 @@ def _read_any(path: Path) -> object:
             return torch.load(file, map_location="cpu", weights_only=True)
 
 
-def _looks_like_safetensors(head: bytes, file_size: int) -> bool:
+def _looks_like_safetensors(head: bytes, file_size: int, suffix: str) -> bool:
+    """A JSON header after its length; a file named .safetensors is one even if the length is wrong (it is then
+    refused as damaged rather than tried as a pickle)."""
     if len(head) <= SAFETENSORS_HEADER_BYTES:
         return False
     (header_length,) = struct.unpack("<Q", head[:SAFETENSORS_HEADER_BYTES])
-    return head[SAFETENSORS_HEADER_BYTES:] == b"{" and header_length <= file_size - SAFETENSORS_HEADER_BYTES
+    return head[SAFETENSORS_HEADER_BYTES:] == b"{" and (
+        header_length <= file_size - SAFETENSORS_HEADER_BYTES or suffix == ".safetensors")
+
+
+def _check_safetensors_layout(path: Path, file_size: int) -> None:
+    """Refuse a safetensors file whose header, or any tensor in it, does not lie within the file, or whose tensor
+    does not fill its bytes exactly: the header alone decides what is mapped and allocated."""
+    with path.open("rb") as file:
+        (header_length,) = struct.unpack("<Q", file.read(SAFETENSORS_HEADER_BYTES))
+        data_size = file_size - SAFETENSORS_HEADER_BYTES - header_length
+        if data_size < 0:
+            raise CheckpointError(f"{path} is a damaged safetensors file: its header runs past the end of the file")
+        header = json.loads(file.read(header_length))
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = entry["data_offsets"]
+        if not 0 <= begin <= end <= data_size:
+            raise CheckpointError(f"{path} is a damaged safetensors file: tensor {name!r} lies past the end of "
+                                  f"the file ({_size(end)} declared, {_size(data_size)} present)")
+        width = SAFETENSORS_DTYPE_BYTES.get(entry["dtype"])  # a newer dtype: its reader checks its size
+        if width is not None and math.prod(entry["shape"]) * width != end - begin:
+            raise CheckpointError(f"{path} is a damaged safetensors file: tensor {name!r} is {entry['dtype']} "
+                                  f"{list(entry['shape'])} but spans {end - begin} bytes")
+
+
+def _check_zip_sizes(path: Path, archive: zipfile.ZipFile, file_size: int) -> None:
+    """Refuse a zip checkpoint (torch.save, TorchScript) whose entries do not fit the file: one that lies past
+    its end, one stored uncompressed that declares another size, or entries declaring more than
+    MAX_UNPACKED_RATIO times the file altogether. Readers inflate an entry into memory whole."""
+    declared = 0
+    for entry in archive.infolist():
+        if entry.header_offset + entry.compress_size > file_size:
+            raise CheckpointError(f"{path} is damaged: its entry {entry.filename!r} lies past the end of the file")
+        if entry.compress_type == zipfile.ZIP_STORED and entry.file_size != entry.compress_size:
+            raise CheckpointError(f"{path} is damaged: its entry {entry.filename!r} is stored in "
+                                  f"{entry.compress_size} bytes but declares {entry.file_size}")
+        declared += entry.file_size
+    if declared > MAX_UNPACKED_RATIO * file_size:
+        raise CheckpointError(f"{path} is refused: its entries declare {_size(declared)} unpacked, from a "
+                              f"{_size(file_size)} file (checkpoint weights do not compress like that)")
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} bytes"
 
 
 def _is_torchscript(archive: zipfile.ZipFile) -> bool:

@@ -1,8 +1,10 @@
 """Reading one photo: a content fingerprint, then one decode that yields both the model's input and the thumbnail.
 
 JPEGs are decoded at a reduced DCT scale ("draft") just above what the model and the thumbnail need, which
-skips most of the decoding work of a multi-megapixel photo. EXIF orientation is applied before anything is cut
-from the picture. Every way a file can be unreadable becomes a `PhotoError` with a short reason.
+skips most of the decoding work of a multi-megapixel photo; other formats are averaged down to that size as
+soon as they are loaded. Each decode first reserves the memory it will take (`decode_memory`). EXIF orientation
+is applied before anything is cut from the picture. Every way a file can be unreadable becomes a `PhotoError`
+with a short reason.
 """
 
 from __future__ import annotations
@@ -11,15 +13,18 @@ import hashlib
 import io
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pillow_heif
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageMode, UnidentifiedImageError
 
 from ..clip.preprocess import normalize, resize_and_crop
+from . import decode_memory
 from .errors import PhotoError
 from .likeness import Face, face, signature
 
@@ -34,32 +39,51 @@ THUMBNAIL_SIZE = 256  # longest side, pixels: a grid cell on a high-density scre
 # was 50 dB (benchmarks/bench_index.py).
 DRAFT_FACTOR = 3
 THUMBNAIL_QUALITY = 85
-FINGERPRINT_SPAN = 64 * 1024  # bytes read from each end of the file
+FINGERPRINT_CHUNK = 1 << 20  # bytes hashed at a time
+FINGERPRINT_HEX = 32  # 128 bits of the hash: no two photos of any library share one
 EXIF_IFD, DATE_TIME_ORIGINAL, DATE_TIME, ORIENTATION = 0x8769, 0x9003, 0x0132, 0x0112
 QUARTER_TURNS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
+TRANSPOSITIONS = {  # EXIF orientation -> what shows the photo upright, as ImageOps.exif_transpose has it
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+MAX_BYTES_PER_PIXEL = 4  # Pillow keeps every mode of several 8-bit bands (RGB included) in 4 bytes a pixel
+# Formats whose decoder fills buffers of its own, then copies them into Pillow's: how many full-size pictures
+# loading one holds at its peak (measured on 8000 x 8000 photos: WebP 4.0x the picture, AVIF 2.3x, HEIF 1.8x,
+# the others 1.0x).
+DECODER_COPIES = {"WEBP": 4, "AVIF": 3, "HEIF": 2}
+# Pictures that cannot be averaged as they are (palette, 1-bit, 16-bit, or with alpha: Pillow premultiplies a
+# copy) are converted this many bytes at a time: small beside the picture, large enough to cost nothing.
+REDUCE_STRIP_BYTES = 16 * 2**20
+STRIP_COPIES = 3  # a strip is held cut out, converted, and premultiplied while it is averaged
 
 # Our own limit is checked from the header before any decoding; Pillow's own check would only warn below 2x.
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
 def fingerprint(path: str | os.PathLike, size: int) -> str:
-    """A content key that survives renames and moves: the size and the first and last 64 KiB.
+    """The content key: a hash of the whole file (SHA-256, which CPUs hash at over a gigabyte a second).
 
-    Reading the ends rather than the whole file keeps scanning a large library I/O-light; any edit that keeps
-    the size and both ends (nothing a photo editor does) would go unnoticed, and the mtime catches those.
+    The same bytes anywhere are the same photo (a renamed, moved, copied or merely touched file keeps its
+    vector, tags and metadata), and any edit, even one that keeps the size and both ends of the file (a
+    retouched uncompressed TIFF or BMP), is new content. A file whose size changed while it was read is
+    reported, so a half-copied photo is never taken for its content.
     """
-    digest = hashlib.blake2b(str(size).encode(), digest_size=16)
+    digest = hashlib.sha256()
+    buffer = bytearray(FINGERPRINT_CHUNK)
+    view = memoryview(buffer)
+    read = 0
     try:
-        with open(path, "rb") as file:
-            digest.update(file.read(FINGERPRINT_SPAN))
-            if size > 2 * FINGERPRINT_SPAN:
-                file.seek(-FINGERPRINT_SPAN, os.SEEK_END)
-                digest.update(file.read(FINGERPRINT_SPAN))
-            elif size > FINGERPRINT_SPAN:
-                digest.update(file.read())
+        with open(path, "rb", buffering=0) as file:
+            while count := file.readinto(buffer):  # into one buffer: no new bytes object per chunk
+                digest.update(view[:count])
+                read += count
     except OSError as error:
         raise PhotoError(_os_reason(error)) from error
-    return digest.hexdigest()
+    if read != size:
+        raise PhotoError("the file changed while it was read (still being copied?); it is read again next time")
+    return digest.hexdigest()[:FINGERPRINT_HEX]
 
 
 @dataclass
@@ -74,23 +98,123 @@ class Decoded:
 
 
 def decode(path: str | os.PathLike, resolution: int, mtime: float) -> Decoded:
-    """Read the photo once: the model's [3, R, R] input, a thumbnail, its size and capture time."""
+    """Read the photo once: the model's [3, R, R] input, a thumbnail, its size and capture time.
+
+    Memory: the decode reserves what it will allocate from the process's budget (`decode_memory`) before it
+    allocates it, and the picture is reduced to what the model and the thumbnail need as soon as it is loaded:
+    the full-size picture exists once and is never copied (a WebP or HEIF decoder's own buffers aside, which
+    the reservation counts).
+    """
+    wanted = max(DRAFT_FACTOR * resolution, THUMBNAIL_SIZE)  # the short side that serves model and thumbnail
+    with _read_errors():
+        image = Image.open(path)
+    with image:
+        with _read_errors():
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise PhotoError(f"too large to decode safely ({width} x {height} pixels)")
+            exif = _exif_before_pixels(image)
+            if image.format == "JPEG":
+                image.draft("RGB", (wanted, wanted))  # DCT scaling: short side stays >= wanted
+            factor = reduction(image.size, wanted)
+            # EXIF not read yet: the picture may have to be turned.
+            needed = peak_bytes(image, factor, turned=exif is None or exif.get(ORIENTATION) in TRANSPOSITIONS)
+        with decode_memory.gate().reserve(needed):
+            with _read_errors():
+                image.load()
+                if exif is None:
+                    exif = _exif(image)
+                picture = _reduced(image, factor)
+                turn = TRANSPOSITIONS.get(exif.get(ORIENTATION))
+                if turn is not None:
+                    picture = picture.transpose(turn)  # as ImageOps.exif_transpose, from the original's EXIF
+            if picture.width == 0 or picture.height == 0:
+                raise PhotoError("image has no pixels")
+            if exif.get(ORIENTATION) in QUARTER_TURNS:
+                width, height = height, width
+            taken = _capture_time(exif) or mtime
+            pixels = normalize(np.asarray(resize_and_crop(picture, resolution).convert("RGB")))  # [3, R, R]
+            # In place: the picture is not needed any more, and a copy of a picture that could not be reduced
+            # (a long panorama) would be a second full-size buffer.
+            picture.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))  # Pillow's default: a box reduction, then bicubic
+            return Decoded(pixels, _thumbnail(picture), width, height, taken, signature(picture), face(picture))
+
+
+def reduction(size: tuple[int, int], wanted: int) -> int:
+    """The integer factor that brings the short side nearest to `wanted` without going under it (1: none).
+
+    Photos whose short side is under twice `wanted` (JPEGs after DCT scaling, most photos) are left as they are.
+    """
+    return max(1, min(size) // wanted)
+
+
+def bytes_per_pixel(mode: str) -> int:
+    """What Pillow stores a pixel of `mode` in: one band in its own type, several 8-bit bands in 4 bytes."""
+    try:
+        described = ImageMode.getmode(mode)
+    except KeyError:  # a mode this Pillow does not describe: as much as the widest
+        return MAX_BYTES_PER_PIXEL
+    if len(described.bands) > 1:
+        return MAX_BYTES_PER_PIXEL
+    return np.dtype(described.typestr).itemsize
+
+
+def peak_bytes(image: Image.Image, factor: int, turned: bool) -> int:
+    """The most memory the decode holds at once: the loaded picture, plus the reduced one or the turned one."""
+    width, height = image.size
+    full = width * height * bytes_per_pixel(image.mode)
+    loaded = full * DECODER_COPIES.get(image.format or "", 1)
+    if factor == 1:
+        return max(loaded, 2 * full if turned else full)
+    # Averaged in strips, a palette or 1-bit picture comes out as RGB(A) or L: counted at the widest.
+    reduced = -(-width // factor) * -(-height // factor) * MAX_BYTES_PER_PIXEL
+    return max(loaded, full + reduced + STRIP_COPIES * REDUCE_STRIP_BYTES, 2 * reduced if turned else reduced)
+
+
+def _reduced(image: ImageFile.ImageFile, factor: int) -> Image.Image:
+    """The loaded picture, reduced `factor` times by averaging; the full-size one is released as soon as it is."""
+    if factor == 1:
+        return image
+    modes = _averaging_modes(image)
+    reduced = image.reduce(factor) if modes is None else _reduce_in_strips(image, factor, *modes)
+    image.close()  # frees the full-size buffer now, not when the file is done with
+    return reduced
+
+
+def _averaging_modes(image: Image.Image) -> tuple[str, str] | None:
+    """(the mode to average in, the mode of the result) where `Image.reduce` cannot do it without a full-size
+    copy or at all; None where it can."""
+    if image.mode in ("LA", "RGBA"):  # Pillow averages them premultiplied, through a copy of the whole picture
+        return image.mode, image.mode
+    if image.mode.startswith("I;16"):  # no averaging in 16-bit modes: in 32-bit, then back
+        return "I", image.mode
+    if image.mode == "1":  # averaged black and white is grey
+        return "L", "L"
+    if image.mode in ("P", "PA"):  # averaging palette indices is meaningless: average the colours they stand for
+        colours = "RGBA" if image.mode == "PA" or "transparency" in image.info else "RGB"
+        return colours, colours
+    return None
+
+
+def _reduce_in_strips(image: Image.Image, factor: int, averaged: str, result: str) -> Image.Image:
+    """`image.reduce(factor)`, averaged in mode `averaged`, a strip of rows at a time: one strip is converted at
+    once, never the whole picture. Strips a multiple of `factor` rows high cut no averaging box in two."""
+    width, height = image.size
+    reduced = Image.new(result, (-(-width // factor), -(-height // factor)))
+    rows = max(1, REDUCE_STRIP_BYTES // (width * MAX_BYTES_PER_PIXEL * factor)) * factor
+    for top in range(0, height, rows):
+        strip = image.crop((0, top, width, min(top + rows, height))).convert(averaged).reduce(factor)
+        reduced.paste(strip.convert(result), (0, top // factor))
+    return reduced
+
+
+@contextmanager
+def _read_errors() -> Iterator[None]:
+    """Every way a file can fail to read, as a PhotoError with a short reason; Pillow's warnings silenced."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's own warnings (EXIF quirks) are not the user's problem
-            with Image.open(path) as image:
-                width, height = image.size
-                if width * height > MAX_PIXELS:
-                    raise PhotoError(f"too large to decode safely ({width} x {height} pixels)")
-                exif = _exif(image)
-                if exif.get(ORIENTATION) in QUARTER_TURNS:
-                    width, height = height, width
-                taken = _capture_time(exif) or mtime
-                wanted = max(DRAFT_FACTOR * resolution, THUMBNAIL_SIZE)
-                if image.format == "JPEG":
-                    image.draft("RGB", (wanted, wanted))  # DCT scaling: short side stays >= wanted
-                picture = ImageOps.exif_transpose(image)
-                picture.load()
+            yield
     except PhotoError:
         raise
     except Image.DecompressionBombError as error:
@@ -102,12 +226,6 @@ def decode(path: str | os.PathLike, resolution: int, mtime: float) -> Decoded:
     except (ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError) as error:
         raise PhotoError(f"damaged image ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
                          ) from error
-    if picture.width == 0 or picture.height == 0:
-        raise PhotoError("image has no pixels")
-    pixels = normalize(np.asarray(resize_and_crop(picture, resolution).convert("RGB")))  # [3, R, R]
-    small = picture.copy()
-    small.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))  # Pillow's default: a box reduction, then bicubic
-    return Decoded(pixels, _thumbnail(small), width, height, taken, signature(small), face(small))
 
 
 def _thumbnail(small: Image.Image) -> bytes:
@@ -120,6 +238,14 @@ def _thumbnail(small: Image.Image) -> bytes:
     buffer = io.BytesIO()
     small.convert("RGB").save(buffer, "JPEG", quality=THUMBNAIL_QUALITY)
     return buffer.getvalue()
+
+
+def _exif_before_pixels(image: Image.Image) -> Image.Exif | None:
+    """The EXIF, if it can be read without decoding the picture; None where it cannot: Pillow decodes a whole PNG
+    to look for EXIF after its pixels, which must wait until the decode's memory is reserved."""
+    if image.format == "PNG" and "exif" not in image.info:
+        return None
+    return _exif(image)
 
 
 def _exif(image: Image.Image) -> Image.Exif:
