@@ -160,9 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         return _run_gui(args)
+    from pathlib import Path
+
     from .clip import ClipError
     from .core.library import default_library_dir, explain
-    from pathlib import Path
 
     try:
         return args.run(args)
@@ -173,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         print("photosort: interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # noqa: BLE001 - every command ends in one line, never a traceback
+        if os.environ.get("PHOTOSORT_TRACEBACK"):  # for whoever debugs photosort itself
+            raise
         folder = Path(args.library) if args.library else default_library_dir()
         print(f"photosort: {explain(error, folder)}", file=sys.stderr)
         return 1

@@ -363,7 +363,7 @@ class LibrarySession(QObject):
                 self._decoders = None
                 raise LibraryError("a photo crashed the image decoder; indexing goes on at the next rescan") \
                     from error
-            final = IndexingState("idle", run.encoded + run.failed, len(pending), run.failed)
+            final = IndexingState("idle", run.encoded + run.read + run.failed, len(pending), run.failed)
             self.refresh()
         else:
             final = IndexingState("idle")

@@ -101,16 +101,12 @@ class VectorIndex:
                 return index, "loaded"
             if len(missing) + len(extra) < max(1000, len(expected) // 2):
                 index.sync(expected, load_vectors)
-                if save:
-                    index.save(catalog_state)
-                return index, f"updated ({len(missing)} added, {len(extra)} removed)"
+                return index, f"updated ({len(missing)} added, {len(extra)} removed)" + index._saved(save, catalog_state)
             reason = "out of date"
         ids, vectors = load_vectors(None)
         index = cls(folder, model, dim, catalog_id)
         index.add(ids, vectors)
-        if save:
-            index.save(catalog_state)
-        return index, f"rebuilt ({reason})"
+        return index, f"rebuilt ({reason})" + index._saved(save, catalog_state)
 
     def _load(self) -> str | None:
         """Load the saved index; None when it is usable, else why it is not."""
@@ -216,6 +212,17 @@ class VectorIndex:
                                                                                    strict=True)]
 
     # Saving
+
+    def _saved(self, save: bool, catalog_state: int | None) -> str:
+        """Save a repaired index when allowed; what to add to the report when it was not saved. The index is a
+        cache: one that cannot be saved (a full disk) still answers, and is repaired again next time."""
+        if not save:
+            return ""
+        try:
+            self.save(catalog_state)
+        except (OSError, RuntimeError) as error:
+            return f", not saved: {getattr(error, 'strerror', None) or error}"
+        return ""
 
     def save(self, catalog_state: int | None = None) -> None:
         """Write the index atomically: new files first, then the manifest naming them, then old files go.

@@ -39,6 +39,7 @@ from .dupes import Cluster, DuplicateFinder
 from .errors import DiskFull, LibraryError, PhotoError
 from .index import VectorIndex
 from .labels import LabelBook
+from .names import shown_path
 from .likeness import DETAIL_SIDE, Face, face, signature
 from .pipeline import Controls, IndexRun, PictureEncoder, Progress, run_pipeline
 from .query import Query, Term, parse
@@ -159,7 +160,7 @@ class Library:
             return
         try:
             index.save(self.catalog.change_count)
-        except OSError as error:
+        except (OSError, RuntimeError) as error:  # hnswlib says RuntimeError when it cannot write
             self.notices.append(f"the search index was not saved ({error.strerror or error}); it is rebuilt "
                                 "from the stored vectors next time")
         finally:
@@ -547,7 +548,7 @@ class Library:
             raise LibraryError(f"there is no label {label!r}: add it with `photosort tag --label {label}`")
         found, unknown = {}, []
         for path in paths:
-            resolved = str(Path(path).expanduser().resolve())
+            resolved = shown_path(str(Path(path).expanduser().resolve()))
             row = self.catalog.db.execute("SELECT id, fingerprint FROM photos WHERE path = ? AND state = 'ok'",
                                           (resolved,)).fetchone()
             if row is None or row[1] is None:
@@ -595,7 +596,7 @@ class Library:
 
     def _small_picture(self, photo: Photo) -> Image.Image | None:
         """The photo at thumbnail size: its thumbnail, or the photo itself when the thumbnail is gone."""
-        for source in (thumbnail_path(self.thumbnails, photo.fingerprint), Path(photo.path)):
+        for source in (thumbnail_path(self.thumbnails, photo.fingerprint), Path(photo.file)):
             try:
                 with Image.open(source) as image:
                     if image.format == "JPEG":

@@ -32,7 +32,7 @@ from pathlib import Path
 from .catalog import FAILED, Catalog, Folder, Photo
 from .decode import fingerprint
 from .errors import PhotoError
-from .names import is_ignored_name, is_image_name
+from .names import is_ignored_name, is_image_name, shown_path
 
 # Files whose changes commit together: small enough that the catalog is never held long, large enough that a
 # scan of 100,000 new files is a few hundred transactions.
@@ -188,7 +188,7 @@ def _walk(folder: Folder, problems: dict[str, str], excluded: set[str]) -> Itera
             with os.scandir(directory) as entries:
                 listing = list(entries)
         except OSError as error:
-            problems[_display(directory)] = f"cannot list this folder: {_reason(error)}"
+            problems[shown_path(directory)] = f"cannot list this folder: {_reason(error)}"
             continue
         for entry in listing:
             name = entry.name
@@ -198,7 +198,7 @@ def _walk(folder: Folder, problems: dict[str, str], excluded: set[str]) -> Itera
                 if entry.is_symlink():
                     problem = _link_problem(entry.path, root)
                     if problem and (is_image_name(name) or _points_to_folder(entry.path)):
-                        yield _Seen(_display(entry.path), entry.path, folder.id, 0, 0, problem)
+                        yield _Seen(shown_path(entry.path), entry.path, folder.id, 0, 0, problem)
                     continue
                 if entry.is_dir(follow_symlinks=False):
                     if entry.path not in excluded:
@@ -209,12 +209,12 @@ def _walk(folder: Folder, problems: dict[str, str], excluded: set[str]) -> Itera
                 info = entry.stat(follow_symlinks=False)
             except OSError as error:
                 if is_image_name(name):
-                    yield _Seen(_display(entry.path), entry.path, folder.id, 0, 0, _reason(error))
+                    yield _Seen(shown_path(entry.path), entry.path, folder.id, 0, 0, _reason(error))
                 else:
-                    problems[_display(entry.path)] = _reason(error)
+                    problems[shown_path(entry.path)] = _reason(error)
                 continue
             if stat.S_ISREG(info.st_mode):
-                yield _Seen(_display(entry.path), entry.path, folder.id, info.st_size, info.st_mtime_ns)
+                yield _Seen(shown_path(entry.path), entry.path, folder.id, info.st_size, info.st_mtime_ns)
 
 
 def _reason(error: OSError) -> str:
@@ -240,13 +240,3 @@ def _points_to_folder(path: str) -> bool:
         return os.path.isdir(path)
     except OSError:
         return False
-
-
-def _display(path: str) -> str:
-    """The path as text: bytes of a name that are not valid UTF-8 (os.scandir hands them over as lone
-    surrogates) shown as \\x escapes, the same at every scan, so rescans recognise the file."""
-    try:
-        path.encode("utf-8")
-        return path
-    except UnicodeEncodeError:
-        return os.fsencode(path).decode("utf-8", "backslashreplace")
