@@ -10,7 +10,7 @@ TORCH_PIN := torch==2.13.0
 CLIP_REFERENCE := clip-anytorch==2.6.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench clean
+.PHONY: install run test test-all bench clean
 
 install: $(STAMP)
 
@@ -26,6 +26,10 @@ run: install
 
 test: install
 	$(PY) -m pytest
+
+# The slow tests too (tests/robustness: every kill point and every damage, minutes).
+test-all: install
+	$(PY) -m pytest -m "slow or not slow"
 
 bench: install
 	$(PY) benchmarks/bench_clip.py

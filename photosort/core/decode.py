@@ -86,6 +86,16 @@ def fingerprint(path: str | os.PathLike, size: int) -> str:
     return digest.hexdigest()[:FINGERPRINT_HEX]
 
 
+def _verified_bytes(path: str | os.PathLike, content: str) -> bytes:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise PhotoError(_os_reason(error)) from error
+    if hashlib.sha256(data).hexdigest()[:FINGERPRINT_HEX] != content:
+        raise PhotoError("the file changed after it was scanned; it is read again next time")
+    return data
+
+
 @dataclass
 class Decoded:
     pixels: np.ndarray  # [3, R, R] float32, normalised for CLIP
@@ -97,8 +107,12 @@ class Decoded:
     face: Face  # what the duplicate check compares
 
 
-def decode(path: str | os.PathLike, resolution: int, mtime: float) -> Decoded:
+def decode(path: str | os.PathLike, resolution: int, mtime: float, content: str | None = None) -> Decoded:
     """Read the photo once: the model's [3, R, R] input, a thumbnail, its size and capture time.
+
+    `content`: the fingerprint the scan found. The bytes decoded are then the bytes hashed: a file changed
+    since the scan (an editor saving over it mid-run) is refused rather than decoded, so its picture is never
+    stored under the key of what it held before.
 
     Memory: the decode reserves what it will allocate from the process's budget (`decode_memory`) before it
     allocates it, and the picture is reduced to what the model and the thumbnail need as soon as it is loaded:
@@ -106,8 +120,9 @@ def decode(path: str | os.PathLike, resolution: int, mtime: float) -> Decoded:
     the reservation counts).
     """
     wanted = max(DRAFT_FACTOR * resolution, THUMBNAIL_SIZE)  # the short side that serves model and thumbnail
+    source = path if content is None else io.BytesIO(_verified_bytes(path, content))
     with _read_errors():
-        image = Image.open(path)
+        image = Image.open(source)
     with image:
         with _read_errors():
             width, height = image.size

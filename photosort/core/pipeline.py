@@ -168,7 +168,7 @@ def _decode_ahead(pool: Executor, photos: Iterable[Photo], resolution: int, thum
 
 def _read(photo: Photo, resolution: int, thumbnails: os.PathLike) -> Decoded | str:
     try:
-        result = decode(photo.file, resolution, photo.mtime_ns / 1e9)  # the scan's stat, not a second one
+        result = decode(photo.file, resolution, photo.mtime_ns / 1e9, photo.fingerprint)  # the scan's stat
     except PhotoError as error:  # a vanished file included: decode names it
         return str(error)
     except MemoryError:

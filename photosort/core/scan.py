@@ -145,7 +145,10 @@ def _apply(catalog: Catalog, report: ScanReport, entry: _Seen, photo: Photo | No
         # A photo moved here from a path where it is gone (onto this path's old file, if there was one).
         if photo is not None:
             catalog.delete_photos([photo.id])
-        catalog.move_photo(candidates.pop().id, entry.path, entry.folder_id, entry.mtime_ns, entry.raw)
+        moved = candidates.pop()
+        catalog.move_photo(moved.id, entry.path, entry.folder_id, entry.mtime_ns, entry.raw)
+        if moved.state == FAILED:  # it failed where it was (renamed while it was being read): read it here
+            catalog.reread_photo(moved.id, entry.size, entry.mtime_ns, print_)
         report.moved += 1
     elif photo is None:
         catalog.add_photo(entry.path, entry.folder_id, entry.size, entry.mtime_ns, print_, raw_path=entry.raw)
