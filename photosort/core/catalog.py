@@ -132,6 +132,7 @@ MIGRATIONS: tuple[str, ...] = (
             ("meta", ("INSERT", "UPDATE"), "WHEN NEW.key IN ('model', 'reference_folders')"),
         ) for event in events),
 )
+BUSY_TIMEOUT_S = 30  # how long a statement waits for another connection's write to end
 MODEL_KEY = "model"
 REFERENCE_KEY = "reference_folders"  # folders whose photos are never moved to the trash (JSON list)
 USER_WORK_KEY = "user_work"  # the revision of the user's own work (see the third migration)
@@ -244,8 +245,9 @@ class SqliteCatalog:
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 # The engine hands work to threads; all writes still go through one thread at a time.
-                self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                          check_same_thread=False)
+                _use_wal(self.db)
                 self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable up to the last checkpoint
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
@@ -549,6 +551,21 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
     if os.access(path.parent, os.W_OK):
         raise LibraryError(f"cannot read the library catalog {path}")
     return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None, check_same_thread=False)
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch to write-ahead logging. Switching needs the file to itself for a moment and, unlike other
+    statements, is refused at once rather than waited for when another process holds it (two processes making
+    a new library at once): it is tried again for as long as any statement would wait."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _statements(script: str) -> Iterator[str]:

@@ -11,12 +11,12 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from photosort.core import watcher as watcher_module
-from photosort.core.writer_lock import WriterLock
 from tests.library_helpers import TINY_MODEL, write_photo
 from tests.robustness.helpers import (assert_clean, assert_succeeded, check_consistency, damage, environment,
                                       photosort)
@@ -261,6 +261,8 @@ def test_a_file_that_failed_for_a_moment_is_read_at_the_next_run(tmp_path, album
 # 8. Every command ends in one line; one writer at a time.
 
 def test_a_second_writer_waits_or_with_no_wait_stops_in_one_line(tmp_path, album):
+    from photosort.core.writer_lock import WriterLock
+
     library = tmp_path / "library"
     index(library, album)
     held = WriterLock(library)
@@ -391,11 +393,19 @@ def test_status_on_a_folder_that_is_no_library_creates_nothing(tmp_path):
 
 
 def test_a_new_library_created_by_processes_at_once(tmp_path):
-    code = ("import sys; from pathlib import Path; from photosort.core.catalog import SqliteCatalog; "
+    """Processes that all start making the same new catalog at one moment (they wait for a start signal)."""
+    go = tmp_path / "go"
+    code = ("import os, sys, time; from pathlib import Path; from photosort.core.catalog import SqliteCatalog\n"
+            "while not os.path.exists(sys.argv[2]): time.sleep(0.001)\n"
             "SqliteCatalog(Path(sys.argv[1])).close()")
-    runs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "catalog.sqlite")], stderr=subprocess.PIPE,
-                             text=True, env=environment()) for _ in range(4)]
-    assert [(run.wait(60), run.stderr.read()) for run in runs] == [(0, "")] * 4
+    for attempt in range(3):
+        catalog = tmp_path / f"library-{attempt}" / "catalog.sqlite"
+        runs = [subprocess.Popen([sys.executable, "-c", code, str(catalog), str(go)], stderr=subprocess.PIPE,
+                                 text=True, env=environment()) for _ in range(6)]
+        time.sleep(1.5)  # all of them importing and waiting; the start signal is what makes them collide
+        go.touch()
+        assert [(run.wait(60), run.stderr.read()) for run in runs] == [(0, "")] * 6
+        go.unlink()
 
 
 def test_a_read_only_library_can_be_read(tmp_path, album):
