@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from typing import NoReturn
 
-from . import __version__
-from .library_commands import add_commands as add_library_commands
-from .organize_commands import add_commands as add_organize_commands
-from .progress import ProgressLine
+
+def _interrupted_while_starting(*_: object) -> None:
+    # Ctrl+C while the modules below import: one line, as at any other moment, not a traceback from inside numpy.
+    sys.stderr.write("photosort: interrupted\n")
+    os._exit(130)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
+
+from . import __version__  # noqa: E402
+from .library_commands import add_commands as add_library_commands  # noqa: E402
+from .organize_commands import add_commands as add_organize_commands  # noqa: E402
+from .progress import ProgressLine  # noqa: E402
 
 
 def _models_list(_: argparse.Namespace) -> int:
@@ -191,7 +202,12 @@ def run() -> NoReturn:
     import multiprocessing
 
     multiprocessing.freeze_support()  # the model's process, in a frozen (PyInstaller) app
-    code = main()
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on, KeyboardInterrupt is handled
+        code = main()
+    except KeyboardInterrupt:  # before a command took over (parsing, importing what it needs)
+        print("photosort: interrupted", file=sys.stderr)
+        code = 130
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

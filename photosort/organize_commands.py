@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from .core.catalog import FAILED
 from .core.dupes import EXACT, KINDS, NEAR
 from .core.errors import LibraryError
 from .core.labels import ACCEPT, REJECT
@@ -151,7 +152,7 @@ def run_dupes(args: argparse.Namespace) -> int:
 def _refresh(library: Library) -> int:
     """Catch up with the folders (files gone, moved or changed) before comparing; how many wait for indexing."""
     library.scan()
-    return len(library.pending())
+    return sum(photo.state != FAILED for photo in library.pending())
 
 
 def _print_clusters(clusters: list) -> None:

@@ -212,6 +212,7 @@ class Catalog(Protocol):
     def move_photo(self, photo_id: int, path: str, folder_id: int, mtime_ns: int,
                    raw_path: bytes | None = None) -> None: ...
     def touch_photo(self, photo_id: int, size: int, mtime_ns: int) -> None: ...
+    def set_aside(self, photo_id: int) -> None: ...
     def reread_photo(self, photo_id: int, size: int, mtime_ns: int, fingerprint: str) -> None: ...
     def replace_photo(self, old: Photo, size: int, mtime_ns: int, fingerprint: str) -> int: ...
     def set_scan_problems(self, folder_id: int, problems: dict[str, str]) -> None: ...
@@ -265,6 +266,9 @@ class SqliteCatalog:
                                f"(schema {version}, this one knows {len(MIGRATIONS)})")
         if version == len(MIGRATIONS):
             return
+        if self.read_only and version == 0:
+            raise CatalogDamaged(f"the library catalog {self.path} is empty or damaged: run `photosort library "
+                                 "check` to rebuild it")
         if self.read_only:
             raise LibraryError(f"the library at {self.path.parent} was made by an older photosort: run "
                                "`photosort index` on it once to bring it up to date")
@@ -315,6 +319,19 @@ class SqliteCatalog:
                               "removed or damaged, or the catalog was replaced. Run `photosort library check` "
                               "to rebuild it from what is left and from your saved work")
 
+    @property
+    def photo_ids_used(self) -> int:
+        """The highest photo id ever handed out (SQLite's AUTOINCREMENT record)."""
+        row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'photos'").fetchone()
+        return int(row[0]) if row else 0
+
+    def skip_photo_ids(self, used: int) -> None:
+        """Never hand out ids up to `used`: a catalog made anew keeps the promise of the one it replaces."""
+        if used > self.photo_ids_used:
+            with self.transaction():
+                if self.db.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'photos'", (used,)).rowcount == 0:
+                    self.db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('photos', ?)", (used,))
+
     def accept_state(self) -> None:
         """Take the catalog as it is now as the library's state (after `library check` rebuilt what it could)."""
         self._write_state()
@@ -322,7 +339,8 @@ class SqliteCatalog:
     def _write_state(self) -> None:
         try:
             temporary = self.state_path.with_name(self.state_path.name + ".tmp")
-            temporary.write_text(json.dumps({"library_id": self.library_id, "changes": self.change_count}))
+            temporary.write_text(json.dumps({"library_id": self.library_id, "changes": self.change_count,
+                                             "photo_ids": self.photo_ids_used}))
             os.replace(temporary, self.state_path)
         except OSError:
             pass  # the record only helps tell a lost -wal file; the commit itself stands
@@ -455,6 +473,11 @@ class SqliteCatalog:
         """A file whose date changed but not its content (a restore, a sync tool): only the stat moves on."""
         self.db.execute("UPDATE photos SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, photo_id))
 
+    def set_aside(self, photo_id: int) -> None:
+        """Free a photo's path for another photo in this transaction (its content left it); the photo is moved
+        to its new path, or removed, before the transaction ends. A NUL never stands in a real path."""
+        self.db.execute("UPDATE photos SET path = char(0) || id WHERE id = ?", (photo_id,))
+
     def reread_photo(self, photo_id: int, size: int, mtime_ns: int, fingerprint: str) -> None:
         """A file that could not be read before and can now: it is read (decoded) again, same id."""
         self.db.execute("UPDATE photos SET size = ?, mtime_ns = ?, fingerprint = ?, state = ?, failure = NULL, "
@@ -504,14 +527,15 @@ class SqliteCatalog:
         return [Photo(*row) for row in rows]
 
     def pending(self, model: str) -> list[Photo]:
-        """Readable photos in online folders not read yet (no size, date or signature: a copy of content already
-        encoded is read for those too) or with no vector for `model` yet."""
+        """Photos in online folders to read: not read yet (no size, date or signature: a copy of content already
+        encoded is read for those too), with no vector for `model` yet, or that could not be decoded last time
+        (tried again at every run: a failure is often passing)."""
         rows = self.db.execute(
             f"SELECT {', '.join('p.' + column for column in self._COLUMNS.split(', '))} FROM photos p "
             "JOIN folders f ON f.id = p.folder_id "
-            "WHERE p.state = ? AND f.online = 1 AND (p.width IS NULL OR NOT EXISTS "
+            "WHERE f.online = 1 AND p.fingerprint IS NOT NULL AND (p.state = ? OR p.width IS NULL OR NOT EXISTS "
             "(SELECT 1 FROM vectors v WHERE v.model = ? AND v.fingerprint = p.fingerprint)) ORDER BY p.path",
-            (OK, model))
+            (FAILED, model))
         return [Photo(*row) for row in rows]
 
     def content_ids(self, model: str, fingerprints: Iterable[str]) -> set[str]:
@@ -534,6 +558,14 @@ class SqliteCatalog:
             "(SELECT 1 FROM vectors v WHERE v.model = ? AND v.fingerprint = p.fingerprint)",
             (OK, model)).fetchone()[0]
         return Counts(photos, indexed, failed, offline)
+
+
+def read_photo_ids_record(record: Path) -> int:
+    """The highest photo id a catalog's state record (`<catalog>.state`) has seen; 0 when there is none."""
+    try:
+        return int(json.loads(record.read_text()).get("photo_ids", 0))
+    except (OSError, ValueError, AttributeError, TypeError):
+        return 0
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:

@@ -24,7 +24,7 @@ from pathlib import Path
 from PIL import Image
 
 from . import user_work
-from .catalog import SqliteCatalog
+from .catalog import SqliteCatalog, read_photo_ids_record
 from .errors import CatalogLost, LibraryError
 from .writer_lock import WriterLock
 
@@ -94,13 +94,16 @@ def _check_catalog(folder: Path) -> Iterator[Step]:
     yield Step(f"catalog: damaged ({problem})")
     aside = _set_aside(path)
     yield Step(f"catalog: the damaged file is kept in {aside}")
-    path.with_name(path.name + ".state").unlink(missing_ok=True)  # the record of the old catalog
+    record = path.with_name(path.name + ".state")  # the record of the old catalog
+    ids_used = read_photo_ids_record(record)
+    record.unlink(missing_ok=True)
     try:
         catalog = SqliteCatalog(path)
     except LibraryError as error:
         yield Step(f"catalog: cannot make a new one: {error}", ok=False)
         return False
     try:
+        catalog.skip_photo_ids(max(ids_used, _salvaged_photo_ids(aside / CATALOG_FILE)))
         with catalog.transaction():
             saved = _salvage(aside / CATALOG_FILE, catalog.db)
             backup = user_work.read(folder)
@@ -180,6 +183,19 @@ def _salvage(damaged: Path, db: sqlite3.Connection) -> dict[str, int]:
     finally:
         source.close()
     return saved
+
+
+def _salvaged_photo_ids(damaged: Path) -> int:
+    """The highest photo id the damaged catalog handed out, if it can still say."""
+    try:
+        source = sqlite3.connect(f"{damaged.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            row = source.execute("SELECT seq FROM sqlite_sequence WHERE name = 'photos'").fetchone()
+            return int(row[0]) if row else 0
+        finally:
+            source.close()
+    except (sqlite3.Error, ValueError, TypeError):
+        return 0
 
 
 def _check_index(library) -> Step:

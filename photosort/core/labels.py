@@ -71,14 +71,14 @@ class LabelBook:
             self.db.executemany("DELETE FROM tags WHERE photo_id = ? AND label = ?",
                                 [(photo_id, label) for photo_id in photos])
 
-    def _examples(self, label: str, model: str) -> tuple[np.ndarray, np.ndarray]:
+    def _examples(self, label: str, model: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
         found: dict[int, list[np.ndarray]] = {ACCEPT: [], REJECT: []}
         for fingerprint, verdict in self.db.execute(
                 "SELECT fingerprint, verdict FROM label_examples WHERE label = ?", (label,)):
             vector = self.vectors.vector_for_content(model, fingerprint)
             if vector is not None:
                 found[verdict].append(vector)
-        return tuple(np.array(found[verdict], np.float32).reshape(-1, self.vectors.dimension(model) or 0)
+        return tuple(np.array(found[verdict], np.float32).reshape(len(found[verdict]), dim)
                      for verdict in (ACCEPT, REJECT))
 
     # Decisions and tags
@@ -98,8 +98,10 @@ class LabelBook:
                 if row is None:
                     continue  # its prompts are not encoded for this model yet
                 prompt_vector = np.frombuffer(row[0], np.float32)
-            accepted, rejected = self._examples(label, model)
-            decision = decide(prompt_vector, library, accepted, rejected)
+            dim = len(prompt_vector)
+            accepted, rejected = self._examples(label, model, dim)
+            # No photo indexed (or all offline): decided on its prompts alone, tagging nothing.
+            decision = decide(prompt_vector, library.reshape(len(library), dim), accepted, rejected)
             self.db.execute("INSERT OR REPLACE INTO label_decisions (label, model, prompt_vector, direction, "
                             "threshold) VALUES (?, ?, ?, ?, ?)",
                             (label, model, np.asarray(prompt_vector, np.float32).tobytes(),

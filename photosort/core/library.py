@@ -33,7 +33,8 @@ from ..paths import user_data_dir
 from ..templates import expand, is_short_query, templates_for
 from . import resolve
 from . import user_work
-from .catalog import MODEL_KEY, REFERENCE_KEY, BrowseRow, Counts, Folder, Photo, SqliteCatalog, describe_database_error
+from .catalog import (MODEL_KEY, REFERENCE_KEY, BrowseRow, Counts, Folder, Photo, SqliteCatalog,
+                      describe_database_error, read_photo_ids_record)
 from .decode import THUMBNAIL_SIZE, decode, fingerprint, thumbnail_path
 from .dupes import Cluster, DuplicateFinder
 from .errors import DiskFull, LibraryError, PhotoError
@@ -119,14 +120,17 @@ class Library:
         try:
             catalog_path = self.folder / CATALOG_FILE
             missing = write and not catalog_path.exists()
+            ids_used = 0
             if missing:  # whatever was recorded of a catalog that is gone speaks of another one
                 record = catalog_path.with_name(catalog_path.name + ".state")
                 if record.exists() and user_work.read(self.folder) is None:
                     self.notices.append("the catalog was missing and there is no saved work to restore: a new, "
                                         "empty one was made")
+                ids_used = read_photo_ids_record(record)
                 record.unlink(missing_ok=True)
             self.catalog = SqliteCatalog(catalog_path, read_only=not write)
             if missing:
+                self.catalog.skip_photo_ids(ids_used)
                 self._restore_user_work("the catalog was missing")
             if write:
                 self.catalog.on_commit.append(self._back_up_user_work)
@@ -684,7 +688,8 @@ def explain(error: BaseException, folder: Path) -> str:
         return str(_described(error, folder))
     if isinstance(error, MemoryError):
         return "not enough memory: close other programs, or index with a smaller --batch-size"
-    return f"unexpected {type(error).__name__}: {error} (nothing was half-written; please report this)"
+    return (f"unexpected {type(error).__name__}: {error} (what was committed before it is kept; please report "
+            "this, with the output of the same command run with PHOTOSORT_TRACEBACK=1)")
 
 
 def _described(error: OSError, folder: Path) -> LibraryError:

@@ -114,13 +114,22 @@ def scan(catalog: Catalog, on_file: Callable[[int], None] | None = None, exclude
         if path not in seen and not _under_any(path, unlisted):
             vanished.setdefault(photo.fingerprint or f"failed:{photo.id}", []).append(photo)
 
+    at_known_paths = [(entry, photo) for entry, photo in to_read if photo is not None]
+    at_new_paths = [entry for entry, photo in to_read if photo is None]
     with ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="hash") as hashers:
-        for start in range(0, len(to_read), COMMIT_CHUNK):
-            chunk = to_read[start:start + COMMIT_CHUNK]
-            prints = list(hashers.map(_fingerprint_or_reason, (entry for entry, _ in chunk)))
+        # Files whose content may have changed are read first and settled together: content that left one
+        # path may have arrived at another known one (two names swapped), not only at a new one.
+        prints = list(hashers.map(_fingerprint_or_reason, (entry for entry, _ in at_known_paths)))
+        if at_known_paths:
             with lock, catalog.transaction():
-                for (entry, photo), (print_, reason) in zip(chunk, prints, strict=True):
-                    _apply(catalog, report, entry, photo, print_, reason, vanished)
+                _apply_changes(catalog, report, [(entry, photo, *read) for (entry, photo), read
+                                                 in zip(at_known_paths, prints, strict=True)], vanished)
+        for start in range(0, len(at_new_paths), COMMIT_CHUNK):
+            chunk = at_new_paths[start:start + COMMIT_CHUNK]
+            prints = list(hashers.map(_fingerprint_or_reason, chunk))
+            with lock, catalog.transaction():
+                for entry, (print_, reason) in zip(chunk, prints, strict=True):
+                    _apply_new(catalog, report, entry, print_, reason, vanished)
     removed = [photo.id for photos in vanished.values() for photo in photos]
     if removed:
         with lock, catalog.transaction():
@@ -129,39 +138,76 @@ def scan(catalog: Catalog, on_file: Callable[[int], None] | None = None, exclude
     return report
 
 
-def _apply(catalog: Catalog, report: ScanReport, entry: _Seen, photo: Photo | None, print_: str | None,
-           reason: str | None, vanished: dict[str, list[Photo]]) -> None:
-    """Record what reading one new or changed file found."""
+def _apply_new(catalog: Catalog, report: ScanReport, entry: _Seen, print_: str | None, reason: str | None,
+               vanished: dict[str, list[Photo]]) -> None:
+    """Record a file at a path the catalog did not know: unreadable, moved here, or new."""
     if reason is not None:
         report.failed += 1
-        if photo is None:
-            catalog.add_photo(entry.path, entry.folder_id, entry.size, entry.mtime_ns, None, FAILED, reason,
-                              entry.raw)
-        else:
-            catalog.set_failed(photo.id, reason)
-        return
-    candidates = vanished.get(print_)
-    if candidates and (photo is None or photo.fingerprint != print_):
-        # A photo moved here from a path where it is gone (onto this path's old file, if there was one).
-        if photo is not None:
-            catalog.delete_photos([photo.id])
-        moved = candidates.pop()
-        catalog.move_photo(moved.id, entry.path, entry.folder_id, entry.mtime_ns, entry.raw)
-        if moved.state == FAILED:  # it failed where it was (renamed while it was being read): read it here
-            catalog.reread_photo(moved.id, entry.size, entry.mtime_ns, print_)
+        catalog.add_photo(entry.path, entry.folder_id, entry.size, entry.mtime_ns, None, FAILED, reason, entry.raw)
+    elif vanished.get(print_):
+        _move_here(catalog, vanished[print_].pop(), entry, print_)
         report.moved += 1
-    elif photo is None:
+    else:
         catalog.add_photo(entry.path, entry.folder_id, entry.size, entry.mtime_ns, print_, raw_path=entry.raw)
         report.added += 1
-    elif photo.state == FAILED:
-        catalog.reread_photo(photo.id, entry.size, entry.mtime_ns, print_)
-        report.recovered += 1
-    elif photo.fingerprint == print_:
-        catalog.touch_photo(photo.id, entry.size, entry.mtime_ns)
-        report.touched += 1
-    else:
-        catalog.replace_photo(photo, entry.size, entry.mtime_ns, print_)
-        report.changed += 1
+
+
+def _apply_changes(catalog: Catalog, report: ScanReport, changes: list[tuple[_Seen, Photo, str | None, str | None]],
+                   vanished: dict[str, list[Photo]]) -> None:
+    """Record the files at known paths whose stat changed, or that could not be read before.
+
+    A photo whose path now holds other content has left that path: it is set aside (its row keeps its id and
+    tags under a placeholder path), and content that arrives elsewhere, at a known path or (later) a new one,
+    takes it back: a move. What is left behind is an edit: new content, a new photo, with the old one's tags."""
+    departed: dict[str, list[Photo]] = {}
+    for entry, photo, print_, reason in changes:
+        if reason is None and photo.state != FAILED and print_ != photo.fingerprint:
+            departed.setdefault(photo.fingerprint, []).append(photo)
+            catalog.set_aside(photo.id)
+    claimed: set[int] = set()  # photos set aside that moved to another path
+    arrived: set[str] = set()  # paths a photo moved to
+    for entry, photo, print_, reason in changes:
+        if reason is not None or print_ == photo.fingerprint:
+            continue
+        for pool in (departed, vanished):
+            if pool.get(print_):
+                moved = pool[print_].pop()
+                claimed.add(moved.id)
+                if photo.state == FAILED:  # the unreadable file that was here is gone
+                    catalog.delete_photos([photo.id])
+                _move_here(catalog, moved, entry, print_)
+                arrived.add(entry.path)
+                report.moved += 1
+                break
+    for entry, photo, print_, reason in changes:
+        mine = photo.id not in claimed
+        if entry.path in arrived:
+            if mine and photo.state != FAILED:
+                catalog.delete_photos([photo.id])  # overwritten by a photo moved here: its content is gone
+        elif reason is not None:
+            report.failed += 1
+            catalog.set_failed(photo.id, reason)
+        elif photo.state == FAILED and print_ == photo.fingerprint:
+            catalog.touch_photo(photo.id, entry.size, entry.mtime_ns)  # its reading is tried again by indexing
+            report.failed += 1
+        elif photo.state == FAILED:
+            catalog.reread_photo(photo.id, entry.size, entry.mtime_ns, print_)
+            report.recovered += 1
+        elif print_ == photo.fingerprint:
+            catalog.touch_photo(photo.id, entry.size, entry.mtime_ns)
+            report.touched += 1
+        elif mine:
+            catalog.replace_photo(photo, entry.size, entry.mtime_ns, print_)
+            report.changed += 1
+        else:  # its old content moved to another path: what is here is a new photo
+            catalog.add_photo(entry.path, entry.folder_id, entry.size, entry.mtime_ns, print_, raw_path=entry.raw)
+            report.changed += 1
+
+
+def _move_here(catalog: Catalog, moved: Photo, entry: _Seen, print_: str) -> None:
+    catalog.move_photo(moved.id, entry.path, entry.folder_id, entry.mtime_ns, entry.raw)
+    if moved.state == FAILED:  # it failed where it was (renamed while it was being read): read it here
+        catalog.reread_photo(moved.id, entry.size, entry.mtime_ns, print_)
 
 
 def _fingerprint_or_reason(entry: _Seen) -> tuple[str | None, str | None]:

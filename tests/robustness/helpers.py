@@ -295,6 +295,15 @@ def tags_json(library: Path) -> dict[str, list[str]]:
     return json.loads(result.stdout)
 
 
+def tag_red_by_hand(library: Path, photos: Path) -> list[Path]:
+    """The user's own work: a label "red" accepted on two photos; returns those photos."""
+    accepted = [photos / "red-circle-0.jpg", photos / "red-square-0.jpg"]
+    tagging = photosort(library, "tag", "--label", "red", "--accept", "red", *accepted)
+    assert_succeeded(tagging, "tag")
+    assert "not a photo of this library" not in tagging.stderr, tagging.stderr
+    return accepted
+
+
 def assert_user_tags_kept(library: Path, label: str, paths: list[Path]) -> None:
     wanted = [str(Path(path).resolve()) for path in paths]
     mine = user_labels(library)

@@ -25,7 +25,7 @@ import pytest
 
 from tests.robustness.helpers import (DAMAGES, KILLED, assert_clean, assert_succeeded, check_consistency,
                                       copy_library, crash, damage, index_args, library_files, photo_folder,
-                                      photosort, user_labels)
+                                      photosort, tag_red_by_hand, user_labels)
 
 PHOTOS = 12
 
@@ -45,10 +45,7 @@ def indexed(tmp_path_factory) -> Indexed:
     photo_folder(photos, PHOTOS)
     library = root / "library"
     assert_succeeded(photosort(library, *index_args(photos)), "index")
-    accepted = [photos / "red-circle-0.jpg", photos / "red-square-0.jpg"]
-    tagging = photosort(library, "tag", "--label", "red", "--accept", "red", *accepted)
-    assert_succeeded(tagging, "tag")
-    assert "not a photo of this library" not in tagging.stderr, tagging.stderr
+    accepted = tag_red_by_hand(library, photos)
     with_log = root / "with-log"
     result = crash("close", 1, with_log, *index_args(photos))
     assert result.returncode == KILLED, result.stderr

@@ -84,6 +84,24 @@ def test_a_new_photo_never_takes_a_deleted_photo_s_id_or_vector(tmp_path, album)
     check_consistency(library, album)
 
 
+def test_two_photos_that_swap_names_keep_their_ids_and_the_user_s_tags(tmp_path, album):
+    library = tmp_path / "library"
+    index(library, album)
+    assert_succeeded(photosort(library, "tag", "--accept", "mine", album / "red-circle.jpg"))
+    before = dict(catalog_rows(library, "SELECT fingerprint, id FROM photos"))
+    red, blue = album / "red-circle.jpg", album / "blue-square.jpg"
+    red.rename(album / "swap")
+    blue.rename(red)
+    (album / "swap").rename(blue)
+    result = index(library, album)
+    assert "2 moved" in result.stderr and "0 changed" in result.stderr
+    assert dict(catalog_rows(library, "SELECT fingerprint, id FROM photos")) == before
+    tags = json.loads(photosort(library, "tag", "--json").stdout)
+    assert tags[str(blue.resolve())] == ["mine"]  # the red circle's content, now under the other name
+    assert "mine" not in tags[str(red.resolve())]
+    check_consistency(library, album)
+
+
 # 2. A new modification time alone must not wipe what the library knew.
 
 def test_touching_photos_keeps_their_ids_tags_metadata_and_vectors(tmp_path, album):
@@ -166,6 +184,7 @@ def test_damaged_index_bytes_are_detected_and_rebuilt(tmp_path, album):
 
 def test_a_copy_of_indexed_content_is_read_and_found_by_dupes(tmp_path, album):
     library = tmp_path / "library"
+    (album / "notes.jpg").write_text("not a picture")  # unreadable: reported, never "not indexed yet"
     index(library, album)
     copy = album / "later" / "red-circle-again.jpg"
     copy.parent.mkdir()
@@ -174,8 +193,10 @@ def test_a_copy_of_indexed_content_is_read_and_found_by_dupes(tmp_path, album):
     assert "(0 encoded now" in result.stderr
     ((width, height),) = catalog_rows(library, "SELECT width, height FROM photos WHERE path = ?", str(copy.resolve()))
     assert width and height
-    clusters = json.loads(photosort(library, "dupes", "--json").stdout)["clusters"]
+    dupes = photosort(library, "dupes", "--json")
+    clusters = json.loads(dupes.stdout)["clusters"]
     assert any(str(copy.resolve()) in cluster["members"] for cluster in clusters)
+    assert "not indexed yet" not in dupes.stderr
     assert json.loads(photosort(library, "status", "--json").stdout)["indexed"] == 7
 
 
@@ -252,8 +273,8 @@ def test_a_file_that_failed_for_a_moment_is_read_at_the_next_run(tmp_path, album
         assert library.encode_pending(encoder).failed == 1
         assert library.status().counts.failed == 1
         monkeypatch.setattr(pipeline, "decode", real_decode)
-        report = library.scan()  # nothing about the file changed: same size, same date
-        assert report.recovered == 1
+        library.scan()  # nothing about the file changed: same size, same date
+        assert [Path(photo.path).name for photo in library.pending()] == ["red-circle.jpg"]
         assert library.encode_pending(encoder).encoded == 1
         assert library.status().counts.failed == 0 and library.status().counts.indexed == 6
 
@@ -475,6 +496,36 @@ def test_the_user_s_work_is_backed_up_and_restored_when_the_catalog_is_lost(tmp_
     listed = json.loads(photosort(library, "folders", "--json").stdout)
     assert [row["reference"] for row in listed] == [True]
     check_consistency(library, album)
+
+
+def test_a_rebuilt_catalog_never_hands_out_an_old_photo_id(tmp_path, album):
+    library = tmp_path / "library"
+    index(library, album)
+    used = max(photo_id for (photo_id,) in catalog_rows(library, "SELECT id FROM photos"))
+    damage(library / "catalog.sqlite", "random-start")
+    assert_succeeded(photosort(library, "library", "check"))
+    index(library, album)
+    assert min(photo_id for (photo_id,) in catalog_rows(library, "SELECT id FROM photos")) > used
+    for name in ("catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm"):
+        (library / name).unlink(missing_ok=True)
+    used = used + len(KINDS)
+    index(library, album)
+    assert min(photo_id for (photo_id,) in catalog_rows(library, "SELECT id FROM photos")) > used
+
+
+def test_labels_on_a_library_with_no_photo_to_tag(tmp_path, album):
+    library = tmp_path / "library"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    index(library, empty)
+    result = photosort(library, "tag", "--label", "warm=red things")
+    assert_succeeded(result)
+    assert result.stdout.strip() == "warm: 0 photos"
+    index(library, album)
+    album.rename(tmp_path / "unplugged")  # its photos are kept, offline, with no vector to tag
+    assert_succeeded(photosort(library, "dupes"))
+    assert_succeeded(photosort(library, "tag", "--label", "cold=blue things"))
+    assert_succeeded(photosort(library, "tag", "--json"))
 
 
 def test_library_check_reports_each_step_on_a_healthy_library(tmp_path, album):

@@ -30,7 +30,7 @@ import pytest
 
 from tests.robustness.helpers import (NOT_REACHED_EXIT, assert_clean, assert_killed, assert_succeeded,
                                       assert_user_tags_kept, check_consistency, copy_library, crash, environment,
-                                      index_args, photo_folder, photosort, times_reached)
+                                      index_args, photo_folder, photosort, tag_red_by_hand, times_reached)
 
 PHOTOS = 24  # with --batch-size 4: six batches
 EARLY = ("red-", "blue-")  # the photos indexed (and tagged) before the killed run, in the tagged library
@@ -57,10 +57,7 @@ def world(tmp_path_factory) -> World:
             later.append(file)
     tagged = root / "tagged-library"
     assert_succeeded(photosort(tagged, *index_args(photos)), "index of the early photos")
-    accepted = [photos / "red-circle-0.jpg", photos / "red-square-0.jpg"]
-    tagging = photosort(tagged, "tag", "--label", "red", "--accept", "red", *accepted)
-    assert_succeeded(tagging, "tag")
-    assert "not a photo of this library" not in tagging.stderr, tagging.stderr
+    accepted = tag_red_by_hand(tagged, photos)
     for file in later:
         shutil.move(file, photos / file.name)
     return World(photos, tagged, accepted)
