@@ -159,7 +159,9 @@ def test_each_batch_commits_and_a_vanished_file_is_recorded(tmp_path):
     assert (run.encoded, run.failed) == (9, 1)
     assert encoder.batches == [3, 4, 2] and committed == [3, 4, 2]
     assert [photo.failure for photo in catalog.failures()] == ["the file vanished before it could be read"]
-    assert catalog.pending("m") == [] and len(vectors.searchable_ids("m")) == 9
+    # The one that failed is tried again at the next run (a failure is often passing); the others are done.
+    assert [photo.path for photo in catalog.pending("m")] == [str(folder / "03.png")]
+    assert len(vectors.searchable_ids("m")) == 9
     assert len(list((tmp_path / "thumbs").rglob("*.jpg"))) == 9
 
 

@@ -25,7 +25,6 @@ from tests.library_helpers import TINY_MODEL, tiny_world
 
 CRASH = Path(__file__).with_name("crash.py")
 KILLED = -9  # subprocess's returncode for a process that SIGKILL ended
-NOT_REACHED_EXIT = 97  # crash.py's exit when the point was not reached the N-th time (see crash.py)
 # Commands run outside a test's own data folder (module fixtures) still never touch the real one.
 _DATA = tempfile.mkdtemp(prefix="photosort-robustness-data-")
 TAIL = 2500  # characters of a command's output shown when a test fails
