@@ -26,9 +26,9 @@ from PIL import Image
 from . import user_work
 from .catalog import SqliteCatalog, read_photo_ids_record
 from .errors import CatalogLost, LibraryError
+from .library import CATALOG_FILE, Library
 from .writer_lock import WriterLock
 
-CATALOG_FILE = "catalog.sqlite"
 # What a damaged catalog may still give back, table by table, in an order that satisfies foreign keys.
 SALVAGED = (
     ("folders", "SELECT path, online, added FROM folders",
@@ -56,8 +56,6 @@ class Step:
 
 
 def check_library(folder: Path, wait: bool = True, on_wait: Callable[[str], None] | None = None) -> Iterator[Step]:
-    from .library import Library  # the library module imports this one's neighbours; the check uses it last
-
     folder = Path(folder).expanduser().absolute()
     if not (folder / CATALOG_FILE).exists() and user_work.read(folder) is None:
         yield Step(f"there is no photosort library in {folder}", ok=False)
@@ -103,9 +101,10 @@ def _check_catalog(folder: Path) -> Iterator[Step]:
         yield Step(f"catalog: cannot make a new one: {error}", ok=False)
         return False
     try:
-        catalog.skip_photo_ids(max(ids_used, _salvaged_photo_ids(aside / CATALOG_FILE)))
         with catalog.transaction():
-            saved = _salvage(aside / CATALOG_FILE, catalog.db)
+            saved, damaged_ids_used = _salvage(aside / CATALOG_FILE, catalog.db)
+        catalog.skip_photo_ids(max(ids_used, damaged_ids_used))
+        with catalog.transaction():
             backup = user_work.read(folder)
             restored = user_work.restore(catalog.db, backup) if backup else None
         yield Step("catalog: rebuilt; read back from the damaged one: "
@@ -163,14 +162,21 @@ def _set_aside(path: Path) -> Path:
     return aside
 
 
-def _salvage(damaged: Path, db: sqlite3.Connection) -> dict[str, int]:
-    """Copy what can still be read from a damaged catalog, table by table, row by row until a damaged page."""
+def _salvage(damaged: Path, db: sqlite3.Connection) -> tuple[dict[str, int], int]:
+    """Copy what can still be read from a damaged catalog, table by table, row by row until a damaged page;
+    with the highest photo id it handed out, if it can still say."""
     saved: dict[str, int] = {}
+    ids_used = 0
     try:
         source = sqlite3.connect(f"{damaged.resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error:
-        return saved
+        return saved, ids_used
     try:
+        try:
+            row = source.execute("SELECT seq FROM sqlite_sequence WHERE name = 'photos'").fetchone()
+            ids_used = int(row[0]) if row else 0
+        except (sqlite3.Error, ValueError, TypeError):
+            pass
         for what, select, insert in SALVAGED:
             count = 0
             try:
@@ -182,20 +188,7 @@ def _salvage(damaged: Path, db: sqlite3.Connection) -> dict[str, int]:
                 saved[what] = count
     finally:
         source.close()
-    return saved
-
-
-def _salvaged_photo_ids(damaged: Path) -> int:
-    """The highest photo id the damaged catalog handed out, if it can still say."""
-    try:
-        source = sqlite3.connect(f"{damaged.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            row = source.execute("SELECT seq FROM sqlite_sequence WHERE name = 'photos'").fetchone()
-            return int(row[0]) if row else 0
-        finally:
-            source.close()
-    except (sqlite3.Error, ValueError, TypeError):
-        return 0
+    return saved, ids_used
 
 
 def _check_index(library) -> Step:

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .catalog import LIBRARY_ID_KEY, MODEL_KEY, REFERENCE_KEY, USER_WORK_KEY
+from .labels import ACCEPT, REJECT
 
 BACKUP_FILE = "user-work.json"
 FORMAT = 1
-VERDICTS = {1: "accept", -1: "reject"}
+VERDICTS = {ACCEPT: "accept", REJECT: "reject"}
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ def restore(db: sqlite3.Connection, backup: dict) -> Restored:
         db.execute("INSERT OR IGNORE INTO labels (name, prompts, added) VALUES (?, ?, ?)",
                    (label["name"], json.dumps(label.get("prompts") or [label["name"]]), label.get("added", now)))
         for example in label.get("examples", []):
-            verdict = 1 if example.get("verdict") == "accept" else -1
+            verdict = ACCEPT if example.get("verdict") == "accept" else REJECT
             examples += db.execute("INSERT OR IGNORE INTO label_examples (label, fingerprint, verdict) VALUES (?, ?, ?)",
                                    (label["name"], example["fingerprint"], verdict)).rowcount
     tags = backup.get("user_tags", [])
