@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .errors import CatalogDamaged, CatalogLost, DiskFull, LibraryError
+from .errors import CatalogDamaged, CatalogLost, LibraryError, disk_full
 
 # Photo states. A photo is "ok" once read; "failed" carries the reason in `failure`.
 OK = "ok"
@@ -618,8 +618,7 @@ def describe_database_error(error: sqlite3.Error, path: Path) -> LibraryError:
     message = str(error)
     lowered = message.lower()
     if "full" in lowered and "disk" in lowered or getattr(error, "sqlite_errorcode", None) == 13:
-        return DiskFull(f"the disk holding the library {path.parent} is full: nothing was half-written; make "
-                        "room and run the command again")
+        return disk_full(path.parent)
     if any(sign in lowered for sign in ("malformed", "not a database", "corrupt", "disk i/o error")):
         return CatalogDamaged(f"the library catalog {path} is damaged ({message}): run `photosort library check` "
                               "to repair it")

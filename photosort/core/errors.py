@@ -29,3 +29,8 @@ class LibraryBusy(LibraryError):
 
 class DiskFull(LibraryError):
     """No room left where the library is kept; nothing was half-written."""
+
+
+def disk_full(folder: object) -> DiskFull:
+    return DiskFull(f"the disk holding the library {folder} is full: nothing was half-written; make room and run "
+                    "the command again")

@@ -37,7 +37,7 @@ from .catalog import (MODEL_KEY, REFERENCE_KEY, BrowseRow, Counts, Folder, Photo
                       describe_database_error, read_photo_ids_record)
 from .decode import THUMBNAIL_SIZE, decode, fingerprint, thumbnail_path
 from .dupes import Cluster, DuplicateFinder
-from .errors import DiskFull, LibraryError, PhotoError
+from .errors import LibraryError, PhotoError, disk_full
 from .index import VectorIndex
 from .labels import LabelBook
 from .names import shown_path
@@ -187,7 +187,6 @@ class Library:
 
     def write_user_work(self) -> None:
         """Write user-work.json now, changed or not."""
-        self._backed_up = None
         user_work.write(self.catalog.db, self.folder)
         self._backed_up = user_work.revision(self.catalog.db)
 
@@ -362,7 +361,7 @@ class Library:
                 if can_save and not self.writable:
                     self.writer_lock.release()
             if self.index_state.startswith("rebuilt (damaged"):
-                self.notices.append(f"the search index was damaged and has been rebuilt from the stored vectors")
+                self.notices.append("the search index was damaged and has been rebuilt from the stored vectors")
         return self._index
 
     def rebuild_index(self) -> None:
@@ -694,8 +693,7 @@ def explain(error: BaseException, folder: Path) -> str:
 
 def _described(error: OSError, folder: Path) -> LibraryError:
     if error.errno == errno.ENOSPC:
-        return DiskFull(f"the disk holding the library {folder} is full: nothing was half-written; make room and "
-                        "run the command again")
+        return disk_full(folder)
     where = f" ({error.filename})" if error.filename else ""
     return LibraryError(f"{error.strerror or error}{where}")
 

@@ -116,8 +116,10 @@ def run_pipeline(photos: list[Photo], encoder: PictureEncoder, catalog: Catalog,
             for photo, result in good:
                 if photo.fingerprint not in stored:
                     fresh.setdefault(photo.fingerprint, result.pixels)
-            features = dict(zip(fresh, as_stored(encoder.encode_pictures(np.stack(list(fresh.values()))))
-                                , strict=True)) if fresh else {}
+            features = {}
+            if fresh:
+                encoded = as_stored(encoder.encode_pictures(np.stack(list(fresh.values()))))  # [n, dim]
+                features = dict(zip(fresh, encoded, strict=True))
             with lock, catalog.transaction():
                 vectors.put(model, features.items())
                 vectors.put_signatures([(photo.fingerprint, result.signature, result.face) for photo, result in good])
