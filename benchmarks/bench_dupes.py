@@ -29,9 +29,10 @@ from PIL import Image, ImageEnhance
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from photosort.core import exif  # noqa: E402
 from photosort.core.decode import THUMBNAIL_SIZE, thumbnail_path  # noqa: E402
 from photosort.core.library import Library  # noqa: E402
-from photosort.core.likeness import FACE_SIDE, PROFILE_SAMPLES, SIGNATURE_FREQUENCIES, Face, face, signature  # noqa: E402,E501
+from photosort.core.likeness import SIGNATURE_FREQUENCIES, face, signature  # noqa: E402
 from tests.real_photos import photographs  # noqa: E402
 
 DIM = 512
@@ -130,7 +131,7 @@ def build(folder: Path, size: int, seed: int = 1) -> list[tuple[int, int]]:
     drawn = np.ones(size, bool)
     drawn[list(faces)] = False
     signatures[drawn] /= np.linalg.norm(signatures[drawn], axis=1, keepdims=True)  # the real ones are already
-    blank = Face(np.zeros(2 * PROFILE_SAMPLES, np.float16), np.zeros((FACE_SIDE, FACE_SIDE), np.uint8))
+    blank = face(Image.new("RGB", (64, 64), (128, 128, 128)))  # drawn photos' faces are never looked at
     with Library(folder / "library") as library:
         library.set_model("synthetic")
         catalog = library.catalog
@@ -141,7 +142,7 @@ def build(folder: Path, size: int, seed: int = 1) -> list[tuple[int, int]]:
                 print_ = f"{row:032x}"
                 photo_id = catalog.add_photo(str(photos_dir / f"{row:06}.jpg"), folder_row.id,
                                              rng.randrange(200_000, 8_000_000), 0, print_)
-                catalog.set_decoded(photo_id, 4000, 3000, 1_600_000_000.0 + row * 60)
+                catalog.set_decoded(photo_id, 4000, 3000, 1_600_000_000.0 + row * 60, exif.NO_EXIF)
                 ids.append(photo_id)
             library.vectors.put("synthetic", ((f"{row:032x}", vectors[row]) for row in range(size)))
             library.vectors.put_signatures((f"{row:032x}", signatures[row], faces.get(row, blank))

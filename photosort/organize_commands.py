@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from .core.catalog import FAILED
-from .core.dupes import EXACT, KINDS, NEAR
+from .core.dupes import EXACT, KINDS, NEAR, Cluster
 from .core.errors import LibraryError
 from .core.labels import ACCEPT, REJECT
 from .core.library import Library
@@ -36,11 +36,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     dupes = commands.add_parser(
         "dupes", help="find duplicate photos (exact, near, similar) and suggest which to keep",
-        description="exact: same bytes or pixels; near: the same photograph re-encoded, resized, cropped or "
-                    "brightened; similar: shots of the same moment. --trash moves all but the kept photo of "
-                    "exact and near clusters to the system trash (add --kind similar for bursts).")
+        description="exact: same bytes or pixels; near: one picture re-encoded, resized, cropped by a few "
+                    "percent, brightened a little or converted, nothing a person would miss; similar: different "
+                    "pictures of one moment or scene (bursts, reframings, edits of colour or tone). --trash moves "
+                    "all but the kept photo of exact and near clusters to the system trash (add --kind similar "
+                    "to include similar pictures).")
     dupes.add_argument("--json", action="store_true",
-                       help='print {"clusters": [{"kind", "keep", "members", "reason"}, ...]}')
+                       help='print {"clusters": [{"kind", "keep", "members", "why", "keep_reason", '
+                            '"exact_copies"}, ...]}: why the photos are one cluster, why the kept one is kept, '
+                            'and the sets of members that are the very same file (lists of paths)')
     dupes.add_argument("--kind", action="append", choices=KINDS, metavar="KIND",
                        help="only clusters of this kind: exact, near or similar (repeatable)")
     dupes.add_argument("--trash", action="store_true", help="move all but the kept photo to the system trash")
@@ -132,9 +136,7 @@ def run_dupes(args: argparse.Namespace) -> int:
             for photo in steps.protected:
                 print(f"left alone (reference folder): {photo.path}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"clusters": [{"kind": cluster.kind, "keep": cluster.keep.path,
-                                        "members": [photo.path for photo in cluster.members],
-                                        "reason": cluster.reason} for cluster in clusters]}))
+        print(json.dumps({"clusters": [_cluster_json(cluster) for cluster in clusters]}))
     else:
         _print_clusters(clusters)
     if pending:
@@ -155,10 +157,22 @@ def _refresh(library: Library) -> int:
     return sum(photo.state != FAILED for photo in library.pending())
 
 
-def _print_clusters(clusters: list) -> None:
+def _cluster_json(cluster: Cluster) -> dict:
+    return {"kind": cluster.kind, "keep": cluster.keep.path, "members": [photo.path for photo in cluster.members],
+            "why": cluster.why, "keep_reason": cluster.keep_reason,
+            "exact_copies": [[photo.path for photo in group] for group in cluster.exact_copies]}
+
+
+def _print_clusters(clusters: list[Cluster]) -> None:
+    """One header per cluster (kind: why; keep: why that one), then its members, the kept one marked `keep`.
+    Members that are the very same file share a mark, `[identical file A]` (B for a second set): within a near
+    cluster, those are the copies whose trashing loses nothing at all. (The app's cards use the same letters.)"""
     if not clusters:
         print("no duplicates found", file=sys.stderr)
     for cluster in clusters:
-        print(f"{cluster.kind}: {cluster.reason}")
+        print(f"{cluster.kind}: {cluster.why}; keep: {cluster.keep_reason}")
+        letters = cluster.copy_letters()
         for photo in cluster.members:
-            print(f"  {'keep' if photo.id == cluster.keep.id else '    '}  {photo.path}")
+            role = "keep" if photo.id == cluster.keep.id else "    "
+            copy = f"  [identical file {letters[photo.id]}]" if photo.id in letters else ""
+            print(f"  {role}  {photo.path}{copy}")

@@ -14,6 +14,7 @@ from photosort.core import catalog as catalog_module
 from photosort.core.catalog import OK, SqliteCatalog
 from photosort.core.decode import MAX_PIXELS, decode, fingerprint
 from photosort.core.errors import LibraryError, PhotoError
+from photosort.core.exif import NO_EXIF, ORIGINAL, Capture
 from photosort.core.pipeline import Controls, run_pipeline
 from photosort.core.scan import scan
 from photosort.core.vectors import SqliteVectorStore
@@ -41,6 +42,42 @@ def test_migrations_run_step_by_step_and_keep_the_data(tmp_path, monkeypatch):
     migrated = SqliteCatalog(path)
     assert migrated.schema_version == len(catalog_module.MIGRATIONS)
     assert migrated.db.execute("SELECT path, rating FROM photos").fetchall() == [(str(tmp_path / "a.jpg"), 0)]
+
+
+def test_the_capture_facts_step_keeps_decoded_photos_and_marks_them_unread(tmp_path, monkeypatch):
+    """Photos indexed before the catalog stored what the EXIF says (step 4) keep their size and date, and read as
+    not read yet (a NULL source), for the duplicate finder to read once; new readings store all of it."""
+    path = tmp_path / "catalog.sqlite"
+    with monkeypatch.context() as patch:
+        patch.setattr(catalog_module, "MIGRATIONS", catalog_module.MIGRATIONS[:3])
+        old = SqliteCatalog(path)
+        with old.transaction():
+            folder = old.add_folder(tmp_path)
+            photo_id = old.add_photo(str(tmp_path / "a.jpg"), folder.id, 10, 1, "print")
+            old.db.execute("UPDATE photos SET width = 4, height = 3, taken = 12.5 WHERE id = ?", (photo_id,))
+        old.close()
+    migrated = SqliteCatalog(path)
+    assert migrated.schema_version == len(catalog_module.MIGRATIONS)
+    (photo,) = migrated.readable_photos()
+    assert (photo.width, photo.height, photo.taken) == (4, 3, 12.5)
+    assert (photo.taken_source, photo.camera, photo.metadata_fields) == (None, None, None)
+    capture = Capture(taken=99.25, subsecond=True, source=ORIGINAL, camera="Canon EOS", fields=7)
+    with migrated.transaction():
+        migrated.set_capture(photo_id, capture)
+    (photo,) = migrated.photos_by_id([photo_id]).values()
+    assert (photo.taken, photo.taken_source, photo.camera, photo.metadata_fields) == (99.25, ORIGINAL, "Canon EOS", 7)
+    with migrated.transaction():  # no capture time: the stored date stays
+        migrated.set_capture(photo_id, NO_EXIF)
+    (photo,) = migrated.photos_in(folder.id).values()
+    assert (photo.taken, photo.taken_source, photo.camera, photo.metadata_fields) == (99.25, "file", "", 0)
+    with migrated.transaction():
+        migrated.set_decoded(photo_id, 8, 6, 50.0, capture)
+    (photo,) = migrated.photos_in(folder.id).values()
+    assert (photo.width, photo.taken, photo.taken_source, photo.camera) == (8, 50.0, ORIGINAL, "Canon EOS")
+    with migrated.transaction():  # read again: what the old content said goes with it
+        migrated.reread_photo(photo_id, 11, 2, "other")
+    (photo,) = migrated.photos_by_id([photo_id]).values()
+    assert (photo.taken, photo.taken_source, photo.camera, photo.metadata_fields) == (None, None, None, None)
 
 
 def test_a_catalog_from_a_newer_app_is_refused_not_damaged(tmp_path):

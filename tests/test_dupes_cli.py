@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from photosort.core.dupes import DuplicateFinder
 from photosort.core.library import Library
 from photosort.core.resolve import plan
 from tests.library_helpers import index_folders, run, trashed_names
-from tests.real_photos import build, camera_exif, photographs
+from tests.real_photos import build, photographs
 
 
 def pairs(groups) -> set[tuple[str, str]]:
@@ -40,7 +41,10 @@ def test_exact_and_near_duplicates_are_found_precisely(real_library):
     clusters = found["clusters"]
     assert {cluster["kind"] for cluster in clusters} == {"near", "similar"}
     for cluster in clusters:
-        assert cluster["keep"] in cluster["members"] and len(cluster["members"]) >= 2 and cluster["reason"]
+        assert cluster["keep"] in cluster["members"] and len(cluster["members"]) >= 2
+        assert cluster["why"] and cluster["keep_reason"]
+        for copies in cluster["exact_copies"]:  # sets of identical files, each within its cluster
+            assert len(copies) >= 2 and set(copies) <= set(cluster["members"])
     # Each photo is in one exact or near cluster at most; a photograph with near copies gathers its exact
     # copies (same bytes: a backup; same pixels: a PNG saved twice) in its near cluster.
     predicted = [set(cluster["members"]) for cluster in clusters if cluster["kind"] in ("exact", "near")]
@@ -91,31 +95,103 @@ def test_copies_with_nothing_else_are_exact_clusters(tmp_path):
              for cluster in dupes(tmp_path / "library")["clusters"]}
     assert set(found) == {frozenset({"rocket.jpg"}), frozenset({"coffee.png", "coffee-again.png"})}
     assert found[frozenset({"rocket.jpg"})]["kind"] == "exact"
-    assert found[frozenset({"rocket.jpg"})]["reason"].startswith("same bytes")
+    assert found[frozenset({"rocket.jpg"})]["why"].startswith("same bytes")
     pixels = found[frozenset({"coffee.png", "coffee-again.png"})]
-    assert pixels["kind"] == "exact" and pixels["reason"].startswith("same pixels")
+    assert pixels["kind"] == "exact" and pixels["why"].startswith("same pixels")
+    assert pixels["exact_copies"] == []  # the same pixels, but not the same file
     assert Path(pixels["keep"]).name == "coffee.png"  # the larger file
+
+
+def test_identical_files_within_a_near_cluster_are_reported_and_marked(tmp_path):
+    """A photo, a backup of it (the same bytes) and a smaller re-encoded copy: one near cluster, in which the
+    two identical files are told apart from the copy that merely looks the same."""
+    folder = tmp_path / "photos"
+    (folder / "backup").mkdir(parents=True)
+    picture = photographs()["rocket"]
+    picture.save(folder / "rocket.jpg", quality=90)
+    shutil.copy(folder / "rocket.jpg", folder / "backup" / "rocket.jpg")
+    picture.resize((picture.width // 2, picture.height // 2), Image.LANCZOS).save(folder / "small.jpg", quality=80)
+    index_folders(tmp_path / "library", folder)
+    identical = {str(folder / "rocket.jpg"), str(folder / "backup" / "rocket.jpg")}
+
+    cluster, = dupes(tmp_path / "library")["clusters"]
+    assert cluster["kind"] == "near" and cluster["why"]
+    assert set(cluster["members"]) == identical | {str(folder / "small.jpg")}
+    assert cluster["keep"] in identical and cluster["keep_reason"]  # full size beats the small copy
+    assert [set(copies) for copies in cluster["exact_copies"]] == [identical]
+
+    listing = run(tmp_path / "library", "dupes")
+    assert listing.returncode == 0, listing.stderr
+    header, *members = listing.stdout.splitlines()
+    assert header == f"near: {cluster['why']}; keep: {cluster['keep_reason']}"
+    # "  keep  PATH  [identical file A]": who is kept, the file, and the letter its identical copies share.
+    rows = [re.fullmatch(r"  (keep|    )  (.+?)(?:  \[identical file (\w+)\])?", line).groups() for line in members]
+    assert sorted(rows) == sorted([("keep" if path == cluster["keep"] else "    ", path, "A") for path in identical]
+                                  + [("    ", str(folder / "small.jpg"), None)])
+
+
+def test_a_copy_added_after_its_original_was_indexed_is_found(tmp_path):
+    """The backup's content was indexed already (through the original), so indexing never decodes it again;
+    it must still be read for its size and date and join its original's cluster."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    picture = photographs()["chelsea"]
+    picture.save(folder / "chelsea.jpg", quality=90)
+    index_folders(tmp_path / "library", folder)
+    assert dupes(tmp_path / "library")["clusters"] == []
+    (folder / "later").mkdir()
+    shutil.copy(folder / "chelsea.jpg", folder / "later" / "chelsea.jpg")
+    picture.resize((picture.width // 2, picture.height // 2), Image.LANCZOS).save(folder / "later" / "half.jpg",
+                                                                                  quality=85)
+    index_folders(tmp_path / "library", folder)
+    cluster, = dupes(tmp_path / "library")["clusters"]
+    assert cluster["kind"] == "near" and len(cluster["members"]) == 3
+    assert [sorted(Path(path).parent.name for path in copies) for copies in cluster["exact_copies"]] == \
+        [["later", "photos"]]
+
+
+def test_edits_and_other_pictures_are_offered_never_near(tmp_path):
+    """Through the command, as a user meets it: a black-and-white and a sepia edit of a photo are similar
+    pictures (offered, never trashed); circles of other colours or places share no cluster with each other as
+    near duplicates; the photo's re-saved copy is its near duplicate."""
+    from tests import near_cases
+
+    folder = tmp_path / "photos"
+    photo = near_cases._fit(photographs()["coffee"])
+    cases = near_cases.colour_edits("coffee", photo)[:3] + near_cases.shape_pictures()[:4]
+    cases.append(near_cases.Case("coffee-resaved.jpg", "copies", "coffee", photo, {"quality": 60}))
+    where = near_cases.write(cases, folder)
+    index_folders(tmp_path / "library", folder)
+    result = run(tmp_path / "library", "dupes", "--json", "--trash", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    clusters = json.loads(result.stdout)["clusters"]
+    near = [cluster for cluster in clusters if cluster["kind"] in ("exact", "near")]
+    assert [sorted(where[path].name for path in cluster["members"]) for cluster in near] == \
+        [["coffee-original.jpg", "coffee-resaved.jpg"]]
+    similar = [cluster for cluster in clusters if cluster["kind"] == "similar"]
+    offered = {where[path].name for cluster in similar for path in cluster["members"]}
+    assert {"coffee-bw.jpg", "coffee-sepia.jpg"} <= offered
+    would_move = [line.split(": ", 1)[1].split("  (keeping")[0] for line in result.stderr.splitlines()
+                  if line.startswith("would move to trash")]
+    assert [where[path].name for path in would_move] == ["coffee-resaved.jpg"]  # the edits are never trashed
 
 
 def test_keep_rule_order(tmp_path):
     """Resolution, then file size, then format (RAW, HEIC over JPEG), then metadata, then the oldest."""
-    picture = photographs()["coffee"]
-    plain, rich = tmp_path / "plain.jpg", tmp_path / "rich.jpg"
-    picture.save(plain, quality=90)
-    picture.save(rich, quality=90, exif=camera_exif("2020:01:01 10:00:00", "00"))
-
-    def photo(number, path, width=600, height=400, size=1000, taken=0.0):
-        return Photo(number, str(path), 1, size, 0, f"print{number}", width, height, taken, "ok", None)
+    def photo(number, path, width=600, height=400, size=1000, taken=0.0, fields=0):
+        return Photo(number, str(path), 1, size, 0, f"print{number}", width, height, taken, "ok", None,
+                     metadata_fields=fields)
 
     def keep(*photos):
         finder = DuplicateFinder(photos, {}, lambda fingerprints: {})
         return finder._cluster("near", list(photos), "test").keep.id
 
+    plain = tmp_path / "plain.jpg"
     assert keep(photo(1, plain, size=5000), photo(2, plain, width=1200, height=800)) == 2  # resolution first
     assert keep(photo(1, plain, size=900), photo(2, plain, size=1000)) == 2  # then the larger file
     assert keep(photo(1, tmp_path / "a.jpg"), photo(2, tmp_path / "a.heic")) == 2  # then HEIC over JPEG
     assert keep(photo(1, tmp_path / "a.heic"), photo(2, tmp_path / "a.dng")) == 2  # and RAW over HEIC
-    assert keep(photo(1, plain), photo(2, rich)) == 2  # then richer metadata
+    assert keep(photo(1, plain), photo(2, plain, fields=9)) == 2  # then richer metadata (EXIF fields kept)
     assert keep(photo(1, plain, taken=200.0), photo(2, plain, taken=100.0)) == 2  # then the oldest capture
 
 

@@ -194,7 +194,7 @@ def test_choosing_another_keeper_and_reference_folders_are_respected(qtbot, tmp_
         other = next(photo for photo in cluster.members if photo.path.endswith("another copy.png"))
         window.duplicates.group.button(other.id).click()  # the person keeps another one
         cluster = window.duplicates.visible_clusters()[0]
-        assert cluster.keep.id == other.id and "your choice" in cluster.reason
+        assert cluster.keep.id == other.id and cluster.keep_reason == "your choice"
         monkeypatch.setattr(duplicates_view, "ask", lambda *args, **kwargs: True)
         with qtbot.waitSignal(session.trashed, timeout=30_000) as trashed:
             window.duplicates.trash_button.click()

@@ -14,9 +14,12 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .errors import CatalogDamaged, CatalogLost, LibraryError, disk_full
+
+if TYPE_CHECKING:  # the catalog stores what `exif` read, and needs none of Pillow to do it
+    from .exif import Capture
 
 # Photo states. A photo is "ok" once read; "failed" carries the reason in `failure`.
 OK = "ok"
@@ -131,6 +134,14 @@ MIGRATIONS: tuple[str, ...] = (
             ("tags", ("DELETE",), "WHEN OLD.source = 'user'"),
             ("meta", ("INSERT", "UPDATE"), "WHEN NEW.key IN ('model', 'reference_folders')"),
         ) for event in events),
+    # What the EXIF says of a photo's taking, read at index time (see exif): where `taken` came from, the
+    # camera, and how many EXIF fields the file kept. A NULL source: not read yet, the photo was indexed by an
+    # older photosort (Library.read_missing_capture reads it).
+    """
+    ALTER TABLE photos ADD COLUMN taken_source TEXT;
+    ALTER TABLE photos ADD COLUMN camera TEXT;
+    ALTER TABLE photos ADD COLUMN metadata_fields INTEGER;
+    """,
 )
 BUSY_TIMEOUT_S = 30  # how long a statement waits for another connection's write to end
 MODEL_KEY = "model"
@@ -160,6 +171,9 @@ class Photo:
     state: str
     failure: str | None
     raw_path: bytes | None = None  # the name's bytes when they are not valid UTF-8 (`path` shows them escaped)
+    taken_source: str | None = None  # where `taken` came from (exif.ORIGINAL ... exif.FILE); None: not read yet
+    camera: str | None = None  # EXIF "Make Model", "" when the file names none
+    metadata_fields: int | None = None  # how many EXIF fields the file kept
 
     @property
     def file(self) -> str:
@@ -218,7 +232,9 @@ class Catalog(Protocol):
     def set_scan_problems(self, folder_id: int, problems: dict[str, str]) -> None: ...
     def scan_problems(self) -> list[tuple[str, str]]: ...
     def delete_photos(self, ids: Iterable[int]) -> None: ...
-    def set_decoded(self, photo_id: int, width: int, height: int, taken: float) -> None: ...
+    def set_decoded(self, photo_id: int, width: int, height: int, taken: float,
+                    capture: Capture | None = None) -> None: ...
+    def set_capture(self, photo_id: int, capture: Capture) -> None: ...
     def set_failed(self, photo_id: int, reason: str) -> None: ...
     def readable_photos(self) -> list[Photo]: ...
     def failures(self) -> list[Photo]: ...
@@ -440,7 +456,8 @@ class SqliteCatalog:
 
     # Photos
 
-    _COLUMNS = "id, path, folder_id, size, mtime_ns, fingerprint, width, height, taken, state, failure, raw_path"
+    _COLUMNS = ("id, path, folder_id, size, mtime_ns, fingerprint, width, height, taken, state, failure, raw_path, "
+                "taken_source, camera, metadata_fields")  # the fields of Photo, in order
 
     def photos_in(self, folder_id: int) -> dict[str, Photo]:
         rows = self.db.execute(f"SELECT {self._COLUMNS} FROM photos WHERE folder_id = ?", (folder_id,))
@@ -481,7 +498,8 @@ class SqliteCatalog:
     def reread_photo(self, photo_id: int, size: int, mtime_ns: int, fingerprint: str) -> None:
         """A file that could not be read before and can now: it is read (decoded) again, same id."""
         self.db.execute("UPDATE photos SET size = ?, mtime_ns = ?, fingerprint = ?, state = ?, failure = NULL, "
-                        "width = NULL, height = NULL, taken = NULL WHERE id = ?",
+                        "width = NULL, height = NULL, taken = NULL, taken_source = NULL, camera = NULL, "
+                        "metadata_fields = NULL WHERE id = ?",
                         (size, mtime_ns, fingerprint, OK, photo_id))
 
     def replace_photo(self, old: Photo, size: int, mtime_ns: int, fingerprint: str) -> int:
@@ -507,9 +525,20 @@ class SqliteCatalog:
     def delete_photos(self, ids: Iterable[int]) -> None:
         self.db.executemany("DELETE FROM photos WHERE id = ?", [(photo_id,) for photo_id in ids])
 
-    def set_decoded(self, photo_id: int, width: int, height: int, taken: float) -> None:
-        self.db.execute("UPDATE photos SET width = ?, height = ?, taken = ?, state = ?, failure = NULL "
-                        "WHERE id = ?", (width, height, taken, OK, photo_id))
+    def set_decoded(self, photo_id: int, width: int, height: int, taken: float,
+                    capture: Capture | None = None) -> None:
+        """A photo read: its size as shown, its date (capture time, else mtime) and what its EXIF says of its
+        taking (None: left unread, for `set_capture` later)."""
+        facts = (None, None, None) if capture is None else (capture.source, capture.camera, capture.fields)
+        self.db.execute("UPDATE photos SET width = ?, height = ?, taken = ?, state = ?, failure = NULL, "
+                        "taken_source = ?, camera = ?, metadata_fields = ? WHERE id = ?",
+                        (width, height, taken, OK, *facts, photo_id))
+
+    def set_capture(self, photo_id: int, capture: Capture) -> None:
+        """What the photo's EXIF says of its taking; its capture time, when it has one, becomes its date."""
+        self.db.execute("UPDATE photos SET taken = COALESCE(?, taken), taken_source = ?, camera = ?, "
+                        "metadata_fields = ? WHERE id = ?",
+                        (capture.taken, capture.source, capture.camera, capture.fields, photo_id))
 
     def set_failed(self, photo_id: int, reason: str) -> None:
         self.db.execute("UPDATE photos SET state = ?, failure = ? WHERE id = ?", (FAILED, reason, photo_id))

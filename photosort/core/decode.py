@@ -3,8 +3,8 @@
 JPEGs are decoded at a reduced DCT scale ("draft") just above what the model and the thumbnail need, which
 skips most of the decoding work of a multi-megapixel photo; other formats are averaged down to that size as
 soon as they are loaded. Each decode first reserves the memory it will take (`decode_memory`). EXIF orientation
-is applied before anything is cut from the picture. Every way a file can be unreadable becomes a `PhotoError`
-with a short reason.
+is applied before anything is cut from the picture; the capture facts (`exif`) come from the same read of the
+EXIF. Every way a file can be unreadable becomes a `PhotoError` with a short reason.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ import pillow_heif
 from PIL import Image, ImageFile, ImageMode, UnidentifiedImageError
 
 from ..clip.preprocess import normalize, resize_and_crop
-from . import decode_memory
+from . import decode_memory, exif
 from .errors import PhotoError
 from .likeness import Face, face, signature
 
@@ -41,7 +40,6 @@ DRAFT_FACTOR = 3
 THUMBNAIL_QUALITY = 85
 FINGERPRINT_CHUNK = 1 << 20  # bytes hashed at a time
 FINGERPRINT_HEX = 32  # 128 bits of the hash: no two photos of any library share one
-EXIF_IFD, DATE_TIME_ORIGINAL, DATE_TIME, ORIENTATION = 0x8769, 0x9003, 0x0132, 0x0112
 QUARTER_TURNS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 TRANSPOSITIONS = {  # EXIF orientation -> what shows the photo upright, as ImageOps.exif_transpose has it
     2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
@@ -105,10 +103,11 @@ class Decoded:
     taken: float  # capture time (EXIF) as a timestamp, else the file's mtime
     signature: np.ndarray  # [63] perceptual signature of the full frame (duplicates)
     face: Face  # what the duplicate check compares
+    capture: exif.Capture  # where `taken` came from, the camera, how much metadata the file kept
 
 
 def decode(path: str | os.PathLike, resolution: int, mtime: float, content: str | None = None) -> Decoded:
-    """Read the photo once: the model's [3, R, R] input, a thumbnail, its size and capture time.
+    """Read the photo once: the model's [3, R, R] input, a thumbnail, its size and capture facts.
 
     `content`: the fingerprint the scan found. The bytes decoded are then the bytes hashed: a file changed
     since the scan (an editor saving over it mid-run) is refused rather than decoded, so its picture is never
@@ -128,31 +127,34 @@ def decode(path: str | os.PathLike, resolution: int, mtime: float, content: str 
             width, height = image.size
             if width * height > MAX_PIXELS:
                 raise PhotoError(f"too large to decode safely ({width} x {height} pixels)")
-            exif = _exif_before_pixels(image)
+            tags = _exif_before_pixels(image)
             if image.format == "JPEG":
                 image.draft("RGB", (wanted, wanted))  # DCT scaling: short side stays >= wanted
             factor = reduction(image.size, wanted)
             # EXIF not read yet: the picture may have to be turned.
-            needed = peak_bytes(image, factor, turned=exif is None or exif.get(ORIENTATION) in TRANSPOSITIONS)
+            needed = peak_bytes(image, factor, turned=tags is None or exif.orientation_of(tags) in TRANSPOSITIONS)
         with decode_memory.gate().reserve(needed):
             with _read_errors():
                 image.load()
-                if exif is None:
-                    exif = _exif(image)
+                if tags is None:
+                    tags = exif.tags_of(image)
                 picture = _reduced(image, factor)
-                turn = TRANSPOSITIONS.get(exif.get(ORIENTATION))
+                orientation = exif.orientation_of(tags)
+                turn = TRANSPOSITIONS.get(orientation)
                 if turn is not None:
                     picture = picture.transpose(turn)  # as ImageOps.exif_transpose, from the original's EXIF
             if picture.width == 0 or picture.height == 0:
                 raise PhotoError("image has no pixels")
-            if exif.get(ORIENTATION) in QUARTER_TURNS:
+            if orientation in QUARTER_TURNS:
                 width, height = height, width
-            taken = _capture_time(exif) or mtime
+            capture = exif.capture_of(tags)
+            taken = capture.taken if capture.taken is not None else mtime
             pixels = normalize(np.asarray(resize_and_crop(picture, resolution).convert("RGB")))  # [3, R, R]
             # In place: the picture is not needed any more, and a copy of a picture that could not be reduced
             # (a long panorama) would be a second full-size buffer.
             picture.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))  # Pillow's default: a box reduction, then bicubic
-            return Decoded(pixels, _thumbnail(picture), width, height, taken, signature(picture), face(picture))
+            return Decoded(pixels, _thumbnail(picture), width, height, taken, signature(picture), face(picture),
+                           capture)
 
 
 def reduction(size: tuple[int, int], wanted: int) -> int:
@@ -260,24 +262,7 @@ def _exif_before_pixels(image: Image.Image) -> Image.Exif | None:
     to look for EXIF after its pixels, which must wait until the decode's memory is reserved."""
     if image.format == "PNG" and "exif" not in image.info:
         return None
-    return _exif(image)
-
-
-def _exif(image: Image.Image) -> Image.Exif:
-    try:
-        return image.getexif()
-    except Exception:  # malformed EXIF: the picture itself may be fine
-        return Image.Exif()
-
-
-def _capture_time(exif: Image.Exif) -> float | None:
-    try:
-        text = exif.get_ifd(EXIF_IFD).get(DATE_TIME_ORIGINAL) or exif.get(DATE_TIME)
-        if not text:
-            return None
-        return datetime.strptime(str(text).strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S").timestamp()
-    except Exception:  # EXIF in the wild is often malformed; the mtime is the fallback, not an error
-        return None
+    return exif.tags_of(image)
 
 
 def _os_reason(error: OSError) -> str:

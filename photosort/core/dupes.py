@@ -1,12 +1,17 @@
 """Duplicate clusters in three tiers, each with a suggested photo to keep.
 
-* exact: the same bytes (same fingerprint, then the whole file hashed), or the same decoded pixels.
-* near: the same photograph re-encoded, resized, lightly cropped, brightened or converted: perceptual
-  signatures propose candidates, `likeness.compare` confirms them. No semantic model is involved.
-* similar: different shots of one moment (bursts, near-identical frames): close CLIP vectors with the same
-  composition; pictures that align closely without being the same photograph; or shots one camera took
-  within two seconds (their EXIF capture times). Shots whose cameras wrote different capture times are
-  never near duplicates, however alike they look.
+* exact: the same bytes (same whole-file fingerprint), or the same decoded pixels.
+* near: one picture re-encoded, resized, cropped by a few percent, brightened a little or converted, with
+  the same colours and look: perceptual signatures propose candidates, `likeness.compare` confirms them
+  (colour, where the content sits, and stronger evidence for pictures with little in them). No semantic
+  model is involved. Near clusters are what `--trash` removes by default, so a person must lose nothing.
+* similar: different pictures of one moment or scene, offered but never trashed by default: burst frames,
+  reframings, edits of colour or tone (close CLIP vectors with the same composition; pictures that align
+  closely without being the same picture; shots one camera took within two seconds). Shots whose cameras
+  wrote different capture times are never near duplicates, however alike they look.
+
+The finder works on data: the catalog's photos with their capture facts (read once, at index time, by
+`exif`), signatures, faces and vectors. Reading files is its caller's (see `same_bytes`, `same_pixels`).
 
 Clusters grow by complete linkage: two groups merge only when every photo of one is linked to every photo of
 the other, so a chain a~b~c never puts a and c together when they are unrelated.
@@ -14,23 +19,34 @@ the other, so a chain a~b~c never puts a and c together when they are unrelated.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
-
 from .catalog import Photo
-from .decode import DATE_TIME_ORIGINAL, EXIF_IFD
-from .likeness import NEAR_MAX_REGION_ERROR, NEAR_MIN_CORRELATION, NOT_ALIKE, Face, Likeness, compare_many
+from .exif import CAMERA_SOURCES
+from .likeness import MIN_SHARED, NEAR_MIN_CORRELATION, NOT_ALIKE, Face, Likeness, compare_many
 
-EXACT, NEAR, SIMILAR = "exact", "near", "similar"
-KINDS = (EXACT, NEAR, SIMILAR)
+
+
+class Kind(str, Enum):
+    """What a cluster's photos are to each other. A str, so it prints and serialises as its value."""
+
+    EXACT = "exact"  # bit-for-bit the same file, or the same decoded pixels
+    NEAR = "near"  # one picture: re-encoded, resized, lightly cropped, slightly brightened, converted
+    SIMILAR = "similar"  # different pictures of one moment or scene: offered, never trashed by default
+
+    def __str__(self) -> str:
+        return self.value
+
+
+EXACT, NEAR, SIMILAR = Kind.EXACT, Kind.NEAR, Kind.SIMILAR
+KINDS = tuple(kind.value for kind in Kind)
+NEAR_WHY = "the same picture: re-encoded, resized, lightly cropped or brightened"
+SIMILAR_WHY = "similar pictures: shots of one moment, or edits of colour, tone or framing"
 
 NEIGHBOURS = 6  # candidates looked at per photo for similar shots
 NEAR_NEIGHBOURS = 3  # and for near copies (a photograph's copies sit closest; linkage checks the rest)
@@ -41,7 +57,9 @@ NEAR_CANDIDATE = 0.5
 # Above this many photos, the signatures' nearest neighbours come from an HNSW graph instead of an exact
 # all-pairs product (20,000 photos took 7 s exactly, most of it picking each row's nearest).
 EXACT_NEIGHBOURS_LIMIT = 5_000
-SIGNATURE_GRAPH_LINKS, SIGNATURE_GRAPH_EFFORT = 8, 40  # near copies sit very close: a light graph finds them
+# Near copies sit very close: a light graph finds them. Lighter still (24 and 16) saved 5 s of 12 at 100,000
+# photos but lost 4% of the planted copies (bench_dupes.py).
+SIGNATURE_GRAPH_LINKS, SIGNATURE_GRAPH_EFFORT, SIGNATURE_QUERY_EFFORT = 8, 40, 40
 # CLIP cosine between shots of one moment. Models that know photographs put burst frames above ~0.9.
 SIMILAR_COSINE = 0.9
 # The same composition: burst frames' signatures stay above this, unrelated photos rarely reach it.
@@ -50,120 +68,167 @@ SIMILAR_COMPOSITION = 0.6
 SIMILAR_CORRELATION = 0.75
 # One camera's shots this close in time are one moment: a burst, or a few quick frames of one scene.
 BURST_SECONDS = 2.0
-# Within a near cluster, every pair must pass the check with this much slack on the worst region (distinct
-# photos sat above 1.4 on real photographs, three times the limit).
-LINK_SLACK = 1.6
+# Within a near cluster, every pair must pass the check with this much slack on the worst block (in
+# tolerances: a copy's is at most 1; different pictures of the hard-negative set, tests/near_cases.py, sat at
+# 1.36 and above).
+LINK_SLACK = 1.25
 LINK_BATCH = 32  # cross pairs checked at a time when two groups might merge: one batch, or an early no
+FIRST_LINK_BATCH = 4  # of the similar tier, whose refusals mostly come from its least alike pairs
 # A close call (worst region under 1.6 times the limit, pictures still correlated) gets a second look: the
 # other way round (the alignment resamples one picture onto the other) and from the thumbnails, whose detail
 # the stored 64-pixel faces lack (brick walls and star fields cropped by 3% needed it).
-SECOND_LOOK_BELOW = 1.6
-SECOND_LOOK_CORRELATION = 0.8
-HASH_BLOCK = 1 << 20  # bytes read at a time when a whole file is hashed
+SECOND_LOOK_BELOW = 2.5  # worst block, in tolerances
+SECOND_LOOK_CORRELATION = 0.6  # likeness.MIN_JUDGED_CORRELATION: below it, no errors are measured
 PAIR_BLOCK = 512  # rows of the similarity matrix computed at a time (512 x 100,000 floats: 200 MB)
 
 RAW_SUFFIXES = frozenset({".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf", ".pef", ".srw"})
 HIGH_EFFICIENCY_SUFFIXES = frozenset({".heic", ".heif", ".avif"})
 LOSSLESS_SUFFIXES = frozenset({".png", ".tif", ".tiff"})
-SUB_SECOND_ORIGINAL, MAKE, MODEL = 0x9291, 0x010F, 0x0110
 
 
 @dataclass
 class Cluster:
-    kind: str
+    kind: Kind
     keep: Photo
     members: list[Photo]  # keep included, best first
-    reason: str
+    why: str  # what makes these photos one cluster
+    keep_reason: str  # why `keep` is the suggested keeper ("your choice" once a person picks)
+    # Sets (two or more) of members that are bit-for-bit the same file, keeper's set first when it has one.
+    exact_copies: list[list[Photo]] = field(default_factory=list)
+
+    def exact_set_of(self, photo: Photo) -> list[Photo]:
+        """The members byte-identical to `photo`, itself included (just itself when it has no exact copy)."""
+        return next((group for group in self.exact_copies if any(member.id == photo.id for member in group)),
+                    [photo])
+
+    def copy_letters(self) -> dict[int, str]:
+        """Photo id -> a name for its set of byte-identical files ("A", "B", ... "Z", "AA"), for the members
+        that have one: the CLI's listing and the app's cards mark the sets alike."""
+        return {photo.id: _letters(number) for number, group in enumerate(self.exact_copies) for photo in group}
 
 
+def _letters(number: int) -> str:
+    letters = ""
+    number += 1
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
 
 
 class DuplicateFinder:
-    """The clusters among `photos` (readable ones with a fingerprint).
+    """The clusters among `photos` (readable ones with a fingerprint), from data alone.
 
     `signatures` maps fingerprints to perceptual signatures; `faces(fingerprints)` returns those photos'
-    faces, `vectors(ids)` their CLIP vectors (both read only for candidates); `detail(photo)` makes a detailed
-    face for a second look. Photos under a `reference` folder are preferred as keepers.
+    faces, `vectors(ids)` their CLIP vectors (both asked only for candidates); `detail(photo)` makes a detailed
+    face for a second look. The photos' capture facts (time, its source, camera, EXIF fields) come from the
+    catalog. Files are the caller's: `same_bytes(group)` splits photos of one fingerprint into truly identical
+    files (a library of older, partial fingerprints re-hashes them; by default the fingerprint is the whole
+    file's hash), `same_pixels(a, b)` says whether two files decode to the same pixels. Photos under a
+    `reference` folder are preferred as keepers.
     """
 
     def __init__(self, photos: Iterable[Photo], signatures: dict[str, np.ndarray],
                  faces: Callable[[list[str]], dict[str, Face]],
                  vectors: Callable[[list[int]], dict[int, np.ndarray]] = lambda ids: {}, *,
-                 detail: Callable[[Photo], Face | None] = lambda photo: None, reference: Sequence[Path] = (),
-                 on_progress: Callable[[str, int, int], None] | None = None):
+                 detail: Callable[[Photo], Face | None] = lambda photo: None,
+                 same_bytes: Callable[[list[Photo]], list[list[Photo]]] = lambda group: [group],
+                 same_pixels: Callable[[Photo, Photo], bool] = lambda a, b: False,
+                 reference: Sequence[Path] = (), on_progress: Callable[[str, int, int], None] | None = None):
         self.photos = [photo for photo in photos if photo.fingerprint]
         self.signatures, self.load_vectors = signatures, vectors
         self.vectors: dict[int, np.ndarray | None] = {}
         self.load_faces, self.load_detail = faces, detail
+        self.split_bytes, self.pixels_equal = same_bytes, same_pixels
         self.faces: dict[str, Face] = {}
         self.details: dict[int, Face | None] = {}
         self.reference = [Path(folder) for folder in reference]
         self.on_progress = on_progress or (lambda stage, done, total: None)
-        self._metadata: dict[int, tuple[tuple[str, float] | None, int]] = {}  # (capture stamp, EXIF fields)
-        self._likeness: dict[tuple[int, int], Likeness] = {}
-        self._first_looks: dict[tuple[int, int], Likeness] = {}
+        self._likeness: dict[tuple[str, str], Likeness] = {}
+        self._first_looks: dict[tuple[str, str], Likeness] = {}
+        self._correlation: dict[tuple[str, str], float] = {}  # grey-only checks of the similar tier
         self._alike: dict[tuple[int, int], float] = {}  # look-alike photos (ids) and their signature cosine
         self._copies: dict[int, list[Photo]] = {}  # a similar-tier unit's keeper id -> the photos it stands for
+        self._bytes_group: dict[int, int] = {}  # photo id -> its group of byte-identical files
 
     def clusters(self) -> list[Cluster]:
         groups = self._same_bytes()
         self.on_progress("comparing bytes", 1, 1)
         near, frames = self._look_alike(groups)
         groups, near, frames = self._same_pixels(groups, near, frames)
+        found, units, unit_of = self._exact_and_near(groups, near)
+        return found + self._similar(units, unit_of, frames)
+
+    # Exact and near clusters
+
+    def _exact_and_near(self, groups: list[list[Photo]], near: dict[tuple[int, int], float]
+                        ) -> tuple[list[Cluster], list[Photo], dict[int, int]]:
+        """The exact and near clusters; and the units the similar tier compares (a near cluster, or a group of
+        exact copies, stands as its keeper), with the unit of each group."""
         keepers = [self._best(group) for group in groups]  # a group is compared through its best copy
-
-        def one_photograph(first: list[int], second: list[int]) -> bool:
-            """May two groups merge? Every cross pair is a confirmed pair, or one that misses by little: two
-            copies cropped from opposite sides differ more from each other than each from the original;
-            distinct photos and burst frames stay far above the slack."""
-            unknown = []
-            for a, b in ((a, b) for a in first for b in second):
-                if (min(a, b), max(a, b)) in near:
-                    continue
-                if self._composition(keepers[a], keepers[b]) < NEAR_CANDIDATE or \
-                        self._different_shots(keepers[a], keepers[b]):
-                    return False  # copies of one photograph have close signatures, and one capture time
-                unknown.append((keepers[a], keepers[b]))
-            for start in range(0, len(unknown), LINK_BATCH):  # batches, stopping at the first failure
-                chunk = unknown[start:start + LINK_BATCH]
-                self._compare_all(chunk)
-                if not all(likeness.correlation >= NEAR_MIN_CORRELATION
-                           and likeness.region_error <= LINK_SLACK * NEAR_MAX_REGION_ERROR
-                           for likeness in (self._compare(a, b) for a, b in chunk)):
-                    return False
-            return True
-
-        near_clusters = _complete_linkage(sorted(near, key=near.get), one_photograph)
+        near_clusters = _complete_linkage(sorted(near, key=near.get),
+                                          lambda first, second: self._one_picture(keepers, near, first, second))
         self.on_progress("grouping near duplicates", 1, 1)
-        # Each photo is in one exact-or-near cluster at most: exact copies of a photograph that also has near
-        # copies join its near cluster, so no cluster's keeper is another cluster's photo to remove.
+        # Each photo is in one exact-or-near cluster at most: exact copies of a picture that also has near
+        # copies join its near cluster (marked there as exact copies), so no cluster's keeper is another
+        # cluster's photo to remove.
         found: list[Cluster] = []
-        units, unit_of = [], {}
+        units: list[Photo] = []
+        unit_of: dict[int, int] = {}
         for members in near_clusters:
             photos = [photo for i in members for photo in groups[i]]
-            found.append(self._cluster(NEAR, photos, "the same photograph, re-encoded, resized, cropped or "
-                                                     "brightened"))
+            found.append(self._cluster(NEAR, photos, NEAR_WHY))
             for i in members:
                 unit_of[i] = len(units)
             units.append(found[-1].keep)
             self._copies[units[-1].id] = photos
-        found += [self._cluster(EXACT, group, "same pixels" if len({photo.fingerprint for photo in group}) > 1
-                                else "same bytes") for i, group in enumerate(groups) if len(group) > 1
-                  and i not in unit_of]
-        for i, keeper in enumerate(keepers):
-            if i not in unit_of:
-                unit_of[i] = len(units)
-                units.append(keeper)
-                self._copies[keeper.id] = groups[i]
+        for i, group in enumerate(groups):
+            if i in unit_of:
+                continue
+            if len(group) > 1:
+                found.append(self._cluster(EXACT, group, "same pixels" if len({photo.fingerprint for photo in group})
+                                           > 1 else "same bytes"))
+            unit_of[i] = len(units)
+            units.append(keepers[i])
+            self._copies[keepers[i].id] = group
+        return found, units, unit_of
+
+    def _one_picture(self, keepers: list[Photo], near: dict[tuple[int, int], float], first: list[int],
+                     second: list[int]) -> bool:
+        """May two groups of copies merge? Every cross pair is a confirmed pair, or one that misses by little:
+        two copies cropped from opposite sides differ more from each other than each from the original;
+        different pictures stay far above the slack."""
+        unknown = []
+        for a, b in ((a, b) for a in first for b in second):
+            if (min(a, b), max(a, b)) in near:
+                continue
+            if self._composition(keepers[a], keepers[b]) < NEAR_CANDIDATE or \
+                    self._different_shots(keepers[a], keepers[b]):
+                return False  # copies of one picture have close signatures, and one capture time
+            unknown.append((keepers[a], keepers[b]))
+        for start in range(0, len(unknown), LINK_BATCH):  # batches, stopping at the first failure
+            chunk = unknown[start:start + LINK_BATCH]
+            self._compare_all(chunk)
+            if not all(likeness.correlation >= NEAR_MIN_CORRELATION and likeness.shared >= MIN_SHARED
+                       and likeness.region_error <= LINK_SLACK for likeness in (self._compare(a, b) for a, b in chunk)):
+                return False
+        return True
+
+    # Similar clusters
+
+    def _similar(self, units: list[Photo], unit_of: dict[int, int], frames: dict[tuple[int, int], float]
+                 ) -> list[Cluster]:
         candidates = self._similar_candidates(units)
-        for a, b in frames:
+        for (a, b), correlation in frames.items():
             pair = (min(unit_of[a], unit_of[b]), max(unit_of[a], unit_of[b]))
             if pair[0] != pair[1]:
-                candidates[pair] = 1.0  # aligned frames: the strongest evidence
+                # Aligned frames are the strongest evidence (above any cosine), the most alike first: a burst's
+                # two closest frames pair up before a third, less alike, can keep them apart.
+                candidates[pair] = max(candidates.get(pair, 0.0), 1.0 + correlation)
         # Candidates are judged without a new pixel check (frames were found by the look-alike pass); only
         # the few pairs complete linkage asks about get one.
         strongest_first = sorted((pair for pair in candidates
-                                  if candidates[pair] == 1.0 or self._one_moment(units[pair[0]], units[pair[1]])),
+                                  if candidates[pair] > 1.0 or self._one_moment(units[pair[0]], units[pair[1]])),
                                  key=lambda pair: -candidates[pair])
         self.on_progress("finding similar shots", 1, 1)
 
@@ -172,15 +237,17 @@ class DuplicateFinder:
             for a, b in ((units[a], units[b]) for a in first for b in second):
                 if self._one_moment(a, b):
                     continue
-                if self._composition(a, b) < NEAR_CANDIDATE:
-                    return False  # near-identical frames have close signatures
+                if self._composition(a, b) < SIMILAR_COMPOSITION:
+                    return False  # frames of one moment, and edits of one picture, share their composition
                 unknown.append((a, b))
-            return all(all(likeness.correlation >= SIMILAR_CORRELATION
-                           for likeness in self._first_looks_of(unknown[start:start + LINK_BATCH]))
-                       for start in range(0, len(unknown), LINK_BATCH))
+            # The least alike by their signatures first, a few at a time: a refusal usually comes early.
+            unknown.sort(key=lambda pair: self._composition(*pair))
+            starts = [0, FIRST_LINK_BATCH, *range(FIRST_LINK_BATCH + LINK_BATCH, len(unknown), LINK_BATCH)]
+            return all(all(correlation >= SIMILAR_CORRELATION for correlation in self._correlations(unknown[start:end]))
+                       for start, end in zip(starts, [*starts[1:], len(unknown)], strict=True) if start < end)
 
-        for members in _complete_linkage(strongest_first, one_moment):
-            found.append(self._cluster(SIMILAR, [units[i] for i in members], "shots of the same moment"))
+        found = [self._cluster(SIMILAR, [units[i] for i in members], SIMILAR_WHY)
+                 for members in _complete_linkage(strongest_first, one_moment)]
         self.on_progress("grouping similar shots", 1, 1)
         return found
 
@@ -190,29 +257,20 @@ class DuplicateFinder:
         by_fingerprint: dict[str, list[Photo]] = {}
         for photo in self.photos:
             by_fingerprint.setdefault(photo.fingerprint, []).append(photo)
-        groups = []
-        for group in by_fingerprint.values():
-            if len(group) == 1:
-                groups.append(group)
-                continue
-            by_content: dict[str, list[Photo]] = {}
-            for photo in group:  # the fingerprint reads the ends of a file: the whole file settles it
-                content = _content_hash(photo.path)
-                if content is None:
-                    groups.append([photo])  # unreadable now: never called a duplicate
-                else:
-                    by_content.setdefault(content, []).append(photo)
-            groups.extend(by_content.values())
+        groups = [part for group in by_fingerprint.values()
+                  for part in (self.split_bytes(group) if len(group) > 1 else [group])]
+        self._bytes_group = {photo.id: number for number, group in enumerate(groups) for photo in group}
         return groups
 
     # Near: signatures propose, the pixel check confirms
 
-    def _look_alike(self, groups: list[list[Photo]]) -> tuple[dict[tuple[int, int], float], set[tuple[int, int]]]:
-        """Pairs of groups that are the same photograph (with their worst-region error), and pairs that are
-        near-identical frames of one moment."""
+    def _look_alike(self, groups: list[list[Photo]]
+                    ) -> tuple[dict[tuple[int, int], float], dict[tuple[int, int], float]]:
+        """Pairs of groups that are one picture (with their worst block's error), and pairs that align closely
+        without being one picture: frames of one moment, edits of colour or tone (with their correlation)."""
         have = [i for i, group in enumerate(groups) if self.signatures.get(group[0].fingerprint) is not None]
         near: dict[tuple[int, int], float] = {}
-        frames: set[tuple[int, int]] = set()
+        frames: dict[tuple[int, int], float] = {}  # pair -> correlation of the aligned pictures
         if len(have) < 2:
             return near, frames
         matrix = np.stack([self.signatures[groups[i][0].fingerprint] for i in have]).astype(np.float32)
@@ -229,7 +287,7 @@ class DuplicateFinder:
                 if likeness.same_photograph:
                     near[(first, second)] = likeness.region_error
                 elif likeness.correlation >= SIMILAR_CORRELATION:
-                    frames.add((first, second))
+                    frames[(first, second)] = likeness.correlation
             self.on_progress("comparing look-alikes", start + len(chunk), len(candidates))
         return near, frames
 
@@ -256,13 +314,25 @@ class DuplicateFinder:
         self._first_looks.update(zip((_key(a, b) for a, b in todo), self._stored_looks(todo), strict=True))
         return [self._likeness.get(_key(a, b)) or self._first_looks[_key(a, b)] for a, b in pairs]
 
-    def _stored_looks(self, pairs: list[tuple[Photo, Photo]]) -> list[Likeness]:
+    def _correlations(self, pairs: list[tuple[Photo, Photo]]) -> list[float]:
+        """How alike each pair's aligned grey levels are (frames of one moment, edits of one picture), from a
+        verdict already made or, for the missing ones, a grey-only check in one batch."""
+        def known(a: Photo, b: Photo) -> Likeness | None:
+            return self._likeness.get(_key(a, b)) or self._first_looks.get(_key(a, b))
+
+        todo = [(a, b) for a, b in pairs if known(a, b) is None and _key(a, b) not in self._correlation]
+        self._correlation.update(zip((_key(a, b) for a, b in todo),
+                                     (likeness.correlation for likeness in self._stored_looks(todo, colour=False)),
+                                     strict=True))
+        return [found.correlation if (found := known(a, b)) else self._correlation[_key(a, b)] for a, b in pairs]
+
+    def _stored_looks(self, pairs: list[tuple[Photo, Photo]], colour: bool = True) -> list[Likeness]:
         """The pixel check on the stored faces; a pair missing a face is not alike."""
         faces = self._faces_of([photo for pair in pairs for photo in pair])
         usable = [number for number, (a, b) in enumerate(pairs) if a.fingerprint in faces and b.fingerprint in faces]
         found = [NOT_ALIKE] * len(pairs)
         checked = compare_many([faces[pairs[number][0].fingerprint] for number in usable],
-                               [faces[pairs[number][1].fingerprint] for number in usable])
+                               [faces[pairs[number][1].fingerprint] for number in usable], colour)
         for number, likeness in zip(usable, checked, strict=True):
             found[number] = likeness
         return found
@@ -282,7 +352,7 @@ class DuplicateFinder:
             return
         found = self._first_looks_of(todo)
         close = [number for number, likeness in enumerate(found) if not likeness.same_photograph
-                 and likeness.region_error < SECOND_LOOK_BELOW * NEAR_MAX_REGION_ERROR
+                 and likeness.region_error < SECOND_LOOK_BELOW and likeness.shared >= MIN_SHARED
                  and likeness.correlation >= SECOND_LOOK_CORRELATION]
         looked = [number for number in close if self._detail(todo[number][0]) and self._detail(todo[number][1])]
         for first, second in ((0, 1), (1, 0)):
@@ -298,20 +368,14 @@ class DuplicateFinder:
             self.details[photo.id] = self.load_detail(photo)
         return self.details[photo.id]
 
-    def _metadata_of(self, photo: Photo) -> tuple[tuple[str, float] | None, int]:
-        """The photo's capture stamp and count of EXIF fields, from one read of its header."""
-        if photo.id not in self._metadata:
-            exif = _exif_of(photo.path)
-            self._metadata[photo.id] = (None, 0) if exif is None else (_capture_stamp(exif), _metadata_count(exif))
-        return self._metadata[photo.id]
-
     def _stamp(self, photo: Photo) -> tuple[str, float] | None:
-        return self._metadata_of(photo)[0]
+        """(camera, capture time to the sub-second) when a camera wrote the time, else None."""
+        return (photo.camera or "", photo.taken) if _camera_time(photo) else None
 
     # Exact: pixels
 
     def _same_pixels(self, groups: list[list[Photo]], near: dict[tuple[int, int], float],
-                     frames: set[tuple[int, int]]):
+                     frames: dict[tuple[int, int], float]):
         """Near pairs of equal size whose decoded pixels are equal become one group; pairs are renumbered."""
         parent = list(range(len(groups)))
 
@@ -324,7 +388,7 @@ class DuplicateFinder:
         for a, b in near:
             first, second = groups[a][0], groups[b][0]
             if (first.width, first.height) == (second.width, second.height) and root(a) != root(b) \
-                    and _same_pixels(first.path, second.path):
+                    and self.pixels_equal(first, second):
                 parent[root(b)] = root(a)
         merged: dict[int, list[Photo]] = {}
         for i, group in enumerate(groups):
@@ -340,7 +404,10 @@ class DuplicateFinder:
         for pair, error in near.items():
             if (mapped := remap(pair)) is not None:
                 new_near[mapped] = min(error, new_near.get(mapped, error))
-        new_frames = {mapped for pair in frames if (mapped := remap(pair)) is not None}
+        new_frames: dict[tuple[int, int], float] = {}
+        for pair, correlation in frames.items():
+            if (mapped := remap(pair)) is not None:
+                new_frames[mapped] = max(correlation, new_frames.get(mapped, correlation))
         return new_groups, new_near, new_frames
 
     # Similar: CLIP, frames, capture times
@@ -414,13 +481,22 @@ class DuplicateFinder:
         path = Path(photo.path)
         return any(path.is_relative_to(folder) for folder in self.reference)
 
-    def _metadata_richness(self, photo: Photo) -> int:
-        return self._metadata_of(photo)[1]
+    @staticmethod
+    def _metadata_richness(photo: Photo) -> int:
+        return photo.metadata_fields or 0
 
-    def _cluster(self, kind: str, photos: list[Photo], what: str) -> Cluster:
+    def _cluster(self, kind: Kind, photos: list[Photo], why: str) -> Cluster:
         ranked = sorted(photos, key=self._keep_rank)
-        keep, runner_up = ranked[0], ranked[1]
-        return Cluster(kind, keep, ranked, f"{what}; keep: {self._why_kept(keep, runner_up)}")
+        keep = ranked[0]
+        by_bytes: dict[int, list[Photo]] = {}
+        for photo in ranked:
+            by_bytes.setdefault(self._bytes_group.get(photo.id, -photo.id), []).append(photo)
+        exact_copies = sorted((group for group in by_bytes.values() if len(group) > 1),
+                              key=lambda group: ranked.index(group[0]))
+        # Why this one rather than the best other picture: beating its own identical copy says little.
+        same_file = {photo.id for photo in by_bytes[self._bytes_group.get(keep.id, -keep.id)]}
+        runner_up = next((photo for photo in ranked[1:] if photo.id not in same_file), ranked[1])
+        return Cluster(kind, keep, ranked, why, self._why_kept(keep, runner_up), exact_copies)
 
     def _why_kept(self, keep: Photo, other: Photo) -> str:
         reasons = ("in a reference folder", f"highest resolution ({keep.width}x{keep.height})", "largest file",
@@ -432,14 +508,16 @@ class DuplicateFinder:
         return "all else equal"
 
 
-def _key(a: Photo, b: Photo) -> tuple[int, int]:
-    """A pair of photos, whichever comes first."""
-    return min(a.id, b.id), max(a.id, b.id)
+def _key(a: Photo, b: Photo) -> tuple[str, str]:
+    """A pair of pictures, whichever comes first: verdicts are remembered by content, so a picture met again
+    through another copy (a cluster's keeper rather than its first file) is not compared twice."""
+    return min(a.fingerprint, b.fingerprint), max(a.fingerprint, b.fingerprint)
 
 
 def _camera_time(photo: Photo) -> bool:
-    """Whether the photo's capture time came from its EXIF (the catalog falls back to the file's mtime)."""
-    return photo.taken is not None and abs(photo.taken - photo.mtime_ns / 1e9) > 1e-3
+    """Whether the photo's capture time is one a camera wrote (the catalog falls back to the file's mtime, and
+    an editor rewrites EXIF's DateTime on every save)."""
+    return photo.taken is not None and photo.taken_source in CAMERA_SOURCES
 
 
 def _complete_linkage(pairs: Iterable[tuple[int, int]], linked: Callable[[list[int], list[int]], bool]
@@ -494,7 +572,7 @@ def _nearest_pairs(matrix: np.ndarray, k: int, minimum: float) -> dict[tuple[int
         graph = hnswlib.Index(space="ip", dim=matrix.shape[1])
         graph.init_index(max_elements=len(matrix), ef_construction=SIGNATURE_GRAPH_EFFORT, M=SIGNATURE_GRAPH_LINKS)
         graph.add_items(matrix, np.arange(len(matrix)))
-        graph.set_ef(max(SIGNATURE_GRAPH_EFFORT, k + 1))
+        graph.set_ef(max(SIGNATURE_QUERY_EFFORT, k + 1))
         labels, distances = graph.knn_query(matrix, k=k + 1)
         scores = 1.0 - distances
     found: dict[tuple[int, int], tuple[float, int]] = {}
@@ -508,61 +586,6 @@ def _nearest_pairs(matrix: np.ndarray, k: int, minimum: float) -> dict[tuple[int
                 found[pair] = (float(score), min(rank, found.get(pair, (0.0, rank))[1]))
             rank += 1
     return found
-
-
-def _content_hash(path: str) -> str | None:
-    digest = hashlib.blake2b(digest_size=20)
-    try:
-        with open(path, "rb") as file:
-            while block := file.read(HASH_BLOCK):
-                digest.update(block)
-    except OSError:
-        return None
-    return digest.hexdigest()
-
-
-def _same_pixels(first: str, second: str) -> bool:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(first) as a, Image.open(second) as b:
-                pixels_a = np.asarray(ImageOps.exif_transpose(a).convert("RGBA"))
-                pixels_b = np.asarray(ImageOps.exif_transpose(b).convert("RGBA"))
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return False
-    return pixels_a.shape == pixels_b.shape and bool(np.array_equal(pixels_a, pixels_b))
-
-
-def _exif_of(path: str) -> Image.Exif | None:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(path) as image:
-                return image.getexif()
-    except Exception:  # a photo with broken metadata simply has none worth counting
-        return None
-
-
-def _capture_stamp(exif: Image.Exif) -> tuple[str, float] | None:
-    """(camera, capture time in seconds to the sub-second) when the camera wrote them."""
-    try:
-        details = exif.get_ifd(EXIF_IFD)
-        moment = datetime.strptime(str(details.get(DATE_TIME_ORIGINAL, "")).strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S")
-        fraction = str(details.get(SUB_SECOND_ORIGINAL, "")).strip("\x00 ")
-        seconds = moment.timestamp() + (float(f"0.{fraction}") if fraction.isdigit() else 0.0)
-    except Exception:  # no capture time, or a malformed one
-        return None
-    return f"{exif.get(MAKE, '')} {exif.get(MODEL, '')}".strip(), seconds
-
-
-def _metadata_count(exif: Image.Exif) -> int:
-    count = len(exif)
-    for ifd in (EXIF_IFD, 0x8825):  # the EXIF and GPS sub-directories
-        try:
-            count += len(exif.get_ifd(ifd))
-        except Exception:
-            pass
-    return count
 
 
 def _format_preference(path: str) -> int:

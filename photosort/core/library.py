@@ -27,21 +27,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
 
 from ..paths import user_data_dir
 from ..templates import expand, is_short_query, templates_for
-from . import resolve
+from . import exif, resolve
 from . import user_work
 from .catalog import (MODEL_KEY, REFERENCE_KEY, BrowseRow, Counts, Folder, Photo, SqliteCatalog,
                       describe_database_error, read_photo_ids_record)
-from .decode import THUMBNAIL_SIZE, decode, fingerprint, thumbnail_path
+from .decode import decode, fingerprint
+from .dupe_inputs import DuplicateInputs, same_bytes, same_pixels
 from .dupes import Cluster, DuplicateFinder
 from .errors import LibraryError, PhotoError, disk_full
 from .index import VectorIndex
 from .labels import LabelBook
 from .names import shown_path
-from .likeness import DETAIL_SIDE, Face, face, signature
 from .pipeline import Controls, IndexRun, PictureEncoder, Progress, run_pipeline
 from .query import Query, Term, parse
 from .relevance import Background, background, sample_ids
@@ -580,55 +579,46 @@ class Library:
 
     def duplicates(self, reference: Sequence[Path] = (),
                    on_progress: Callable[[str, int, int], None] | None = None) -> list[Cluster]:
-        """Clusters of exact, near and similar duplicates among the readable photos of online folders."""
-        photos = self.catalog.readable_photos()
-        signatures = self._signatures(photos)
-        model = self.model
-
-        def vectors(ids: list[int]) -> dict[int, np.ndarray]:
-            if not model:
-                return {}
-            found_ids, found = self.vectors.photo_vectors(model, ids)
-            return dict(zip(found_ids.tolist(), found, strict=True))
-
+        """Clusters of exact, near and similar duplicates among the readable photos of online folders. The
+        photos are read under the lock, then compared outside it (each store read taking it briefly)."""
+        with self.lock:
+            photos = self.catalog.readable_photos()
+            model = self.model
+        photos = self.read_missing_capture(photos)
         if on_progress:
             on_progress("reading the library", 1, 1)
-        finder = DuplicateFinder(photos, signatures, self.vectors.faces, vectors, detail=self._detailed_face,
-                                 reference=reference, on_progress=on_progress)
+        inputs = DuplicateInputs(self.catalog, self.vectors, self.lock, self.thumbnails, model, self.writable)
+        by_print = {photo.fingerprint: photo for photo in photos}
+        finder = DuplicateFinder(photos, inputs.signatures(photos), lambda prints: inputs.faces(prints, by_print),
+                                 inputs.vectors, detail=inputs.detail, same_bytes=same_bytes,
+                                 same_pixels=same_pixels, reference=reference, on_progress=on_progress)
         return finder.clusters()
 
-    def _small_picture(self, photo: Photo) -> Image.Image | None:
-        """The photo at thumbnail size: its thumbnail, or the photo itself when the thumbnail is gone."""
-        for source in (thumbnail_path(self.thumbnails, photo.fingerprint), Path(photo.file)):
+    def read_missing_capture(self, photos: list[Photo]) -> list[Photo]:
+        """`photos`, those indexed by an older photosort (no `taken_source` yet) with their capture facts read
+        from their files' headers (no pixel decoded): their time when the EXIF has one, where it came from, the
+        camera, the count of EXIF fields. A writable library stores them, so each file is read once; a file
+        that cannot be opened now (vanished, permission denied) is taken as having no EXIF time this once and
+        read again next time: a passing failure must not cost a photo its capture time for good."""
+        missing = [photo for photo in photos if photo.taken_source is None]
+        if not missing:
+            return photos
+        read: dict[int, Photo] = {}
+        lasting: list[tuple[int, exif.Capture]] = []
+        for photo in missing:
             try:
-                with Image.open(source) as image:
-                    if image.format == "JPEG":
-                        image.draft("RGB", (THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-                    picture = ImageOps.exif_transpose(image)
-                    picture.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-                    return picture
-            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-                continue
-        return None
-
-    def _detailed_face(self, photo: Photo) -> Face | None:
-        picture = self._small_picture(photo)
-        return None if picture is None else face(picture, DETAIL_SIDE)
-
-    def _signatures(self, photos: list[Photo]) -> dict[str, np.ndarray]:
-        """Stored signatures, with those of photos whose signature and face are missing made from their
-        thumbnails (or the photos)."""
-        known = self.vectors.signatures()
-        missing = {photo.fingerprint: photo for photo in photos if photo.fingerprint not in known}
-        made = []
-        for print_, photo in missing.items():
-            if (picture := self._small_picture(photo)) is not None:
-                made.append((print_, signature(picture), face(picture)))
-        if made:
-            with self.catalog.transaction():
-                self.vectors.put_signatures(made)
-            known.update((print_, value) for print_, value, _ in made)
-        return known
+                capture = exif.read_header(photo.file)
+                lasting.append((photo.id, capture))
+            except OSError:
+                capture = exif.NO_EXIF
+            read[photo.id] = replace(photo, taken=capture.taken if capture.taken is not None else photo.taken,
+                                     taken_source=capture.source, camera=capture.camera,
+                                     metadata_fields=capture.fields)
+        if self.writable and lasting:
+            with self.lock, self.catalog.transaction():
+                for photo_id, capture in lasting:
+                    self.catalog.set_capture(photo_id, capture)
+        return [read.get(photo.id, photo) for photo in photos]
 
     def trash_duplicates(self, steps: list[resolve.Step]) -> resolve.Outcome:
         """Move the planned photos to the system trash; the keepers take on their tags; the catalog forgets

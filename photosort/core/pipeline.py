@@ -2,8 +2,8 @@
 
 Pillow releases the GIL while it decodes and resizes, so threads overlap decoding with inference (and with
 each other). Read-ahead is bounded, so memory stays flat however many photos wait. Each batch commits in one
-transaction (vectors, sizes, capture times, failures): a crash loses at most the batch in flight, and a
-resumed run encodes only what has no vector yet.
+transaction (vectors, sizes, capture times and where they came from, failures): a crash loses at most the
+batch in flight, and a resumed run encodes only what has no vector yet.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def run_pipeline(photos: list[Photo], encoder: PictureEncoder, catalog: Catalog,
                 vectors.put_signatures([(photo.fingerprint, result.signature, result.face) for photo, result in good])
                 for photo, result in batch:
                     if isinstance(result, Decoded):
-                        catalog.set_decoded(photo.id, result.width, result.height, result.taken)
+                        catalog.set_decoded(photo.id, result.width, result.height, result.taken, result.capture)
                     else:
                         catalog.set_failed(photo.id, result)
                 if on_batch and good:

@@ -108,10 +108,13 @@ class SqliteVectorStore:
                 for fingerprint, blob in self.db.execute("SELECT fingerprint, signature FROM signatures")}
 
     def faces(self, fingerprints: list[str]) -> dict[str, Face]:
+        """The faces stored for these fingerprints; one stored in an older format is left out (made again)."""
         found = {}
         for start in range(0, len(fingerprints), 500):
             chunk = fingerprints[start:start + 500]
-            found.update((fingerprint, Face.from_bytes(blob)) for fingerprint, blob in self.db.execute(
-                f"SELECT fingerprint, face FROM signatures WHERE fingerprint IN ({','.join('?' * len(chunk))})",
-                chunk))
+            for fingerprint, blob in self.db.execute(
+                    f"SELECT fingerprint, face FROM signatures WHERE fingerprint IN ({','.join('?' * len(chunk))})",
+                    chunk):
+                if (stored := Face.from_bytes(blob)) is not None:
+                    found[fingerprint] = stored
         return found

@@ -1,10 +1,12 @@
 """The duplicates view: clusters listed by kind, one cluster's photos side by side with the suggested keeper
-marked and why, any other photo one click away from being the keeper, and the others to the trash after a
-confirmation that says how many files and how much space."""
+marked and why, files that are bit-for-bit the same marked with a shared letter, any other photo one click away
+from being the keeper, and the others to the trash after a confirmation that says how many files and how much
+space."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -33,31 +35,49 @@ from .dialogs import ask
 from .preview import file_size
 
 CARD_SIDE = 220
-KIND_WORDS = {EXACT: "Exact copies", NEAR: "Same photo, edited or re-saved", SIMILAR: "Similar shots"}
+KIND_WORDS = {EXACT: "Exact copies", NEAR: "Same picture, copied or re-saved",
+              SIMILAR: "Similar pictures (kept unless you choose)"}
+
+
+def identical_note(letter: str, copies: list) -> str:
+    return f"Identical file {letter} ({len(copies)} copies)"
+
+
+def plain_label(text: str) -> QLabel:
+    """A label that shows its text as written: a file named "<b>.jpg" is not markup."""
+    return QLabel(text, wordWrap=True, textFormat=Qt.TextFormat.PlainText)
 
 
 class MemberCard(QFrame):
-    def __init__(self, photo, keeper: bool, reason: str, protected: bool, loader: ThumbnailLoader,
+    """One photo of a cluster: its picture, name, size and folder, the keep button, what becomes of it, and,
+    when other members are the very same file, the letter their set shares."""
+
+    def __init__(self, photo, cluster: Cluster, letter: str | None, protected: bool, loader: ThumbnailLoader,
                  thumbnails: Path | None, group: QButtonGroup, parent=None):
         super().__init__(parent)
         self.photo = photo
+        keeper = photo.id == cluster.keep.id
         self.setFrameShape(QFrame.Shape.StyledPanel)
         layout = QVBoxLayout(self)
         self.picture = QLabel("…", alignment=Qt.AlignmentFlag.AlignCenter)
         self.picture.setFixedSize(CARD_SIDE, CARD_SIDE)
         layout.addWidget(self.picture)
-        name = QLabel(Path(photo.path).name, wordWrap=True)
+        name = plain_label(Path(photo.path).name)
         name.setToolTip(photo.path)
         layout.addWidget(name)
         layout.addWidget(QLabel(f"{photo.width} × {photo.height} · {file_size(photo.size)}"))
-        layout.addWidget(QLabel(str(Path(photo.path).parent), wordWrap=True))
+        layout.addWidget(plain_label(str(Path(photo.path).parent)))
+        self.identical = self._identical_label(photo, cluster, letter) if letter else None
+        if self.identical is not None:
+            layout.addWidget(self.identical)
         self.keep = QRadioButton("Keep this one")
         self.keep.setChecked(keeper)
         group.addButton(self.keep, photo.id)
         layout.addWidget(self.keep)
-        note = QLabel(f"<b>Kept</b>: {reason}" if keeper else ("reference folder: never moved" if protected
-                                                                else "goes to the trash"), wordWrap=True)
-        layout.addWidget(note)
+        self.note = QLabel(f"<b>Kept</b>: {escape(cluster.keep_reason)}" if keeper
+                           else ("reference folder: never moved" if protected else "goes to the trash"),
+                           wordWrap=True)
+        layout.addWidget(self.note)
         layout.addStretch()
         self.key = ("dupe", photo.id)
         loader.loaded.connect(self._arrived)
@@ -70,10 +90,34 @@ class MemberCard(QFrame):
         else:
             loader.request(self.key, sources, CARD_SIDE)
 
+    @staticmethod
+    def _identical_label(photo, cluster: Cluster, letter: str) -> QLabel:
+        """Within a near or similar cluster the copies differ, except these: trashing one loses nothing."""
+        copies = cluster.exact_set_of(photo)
+        label = QLabel(f"<b>{identical_note(letter, copies)}</b>", wordWrap=True)
+        others = "\n".join(other.path for other in copies if other.id != photo.id)
+        label.setToolTip(f"Exact copy — identical file: the very same bytes as\n{others}")
+        label.setAccessibleName(f"Exact copy — identical file {letter}")
+        return label
+
     def _arrived(self, key: object, image: QImage) -> None:
         if key == self.key and not image.isNull():
             self.picture.setPixmap(QPixmap.fromImage(image).scaled(
                 CARD_SIDE, CARD_SIDE, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+
+
+def cluster_header(cluster: Cluster) -> str:
+    """The kind in words and what makes these photos one cluster; a word on the letters when some are shown."""
+    header = f"<b>{KIND_WORDS[cluster.kind]}</b>: {escape(cluster.why)}"
+    if cluster.exact_copies:
+        header += "<br>Photos marked with the same letter are identical files: the very same bytes."
+    return header
+
+
+def identical_count(cluster: Cluster) -> str:
+    """How many members are identical files, where some are but not all (all of them: the kind says so)."""
+    identical = sum(len(group) for group in cluster.exact_copies)
+    return f" ({identical} identical)" if 0 < identical < len(cluster.members) else ""
 
 
 class DuplicatesView(QWidget):
@@ -113,8 +157,8 @@ class DuplicatesView(QWidget):
         splitter.addWidget(self.list)
         right = QWidget()
         right_layout = QVBoxLayout(right)
-        self.reason = QLabel(wordWrap=True)
-        right_layout.addWidget(self.reason)
+        self.header = QLabel(wordWrap=True)  # the kind of the cluster shown, and what makes it one
+        right_layout.addWidget(self.header)
         self.cards_area = QScrollArea(widgetResizable=True)
         right_layout.addWidget(self.cards_area, 1)
         self.trash_button = QPushButton("Move the others to trash…")
@@ -153,8 +197,9 @@ class DuplicatesView(QWidget):
         for cluster in shown:
             plan = trash_plan([cluster], self.reference)
             freed = sum(step.photo.size for step in plan.steps)
-            item = QListWidgetItem(f"{KIND_WORDS[cluster.kind]} · {len(cluster.members)} photos · "
-                                   f"{file_size(freed)} to free\n{Path(cluster.keep.path).name}")
+            item = QListWidgetItem(f"{KIND_WORDS[cluster.kind]} · {len(cluster.members)} photos"
+                                   f"{identical_count(cluster)} · {file_size(freed)} to free\n"
+                                   f"{Path(cluster.keep.path).name}")
             self.list.addItem(item)
         steps = trash_plan([c for c in shown if c.kind != SIMILAR], self.reference).steps
         if self.clusters or not self.find_button.isEnabled():
@@ -181,14 +226,14 @@ class DuplicatesView(QWidget):
         row_layout.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.trash_button.setEnabled(cluster is not None)
         if cluster is None:
-            self.reason.setText("")
+            self.header.setText("")
             self.cards_area.setWidget(holder)
             return
-        self.reason.setText(f"<b>{KIND_WORDS[cluster.kind]}</b>: {cluster.reason}")
-        keep_reason = cluster.reason.partition("keep: ")[2] or "suggested"
+        self.header.setText(cluster_header(cluster))
+        letters = cluster.copy_letters()
         for photo in cluster.members:
             protected = any(Path(photo.path).is_relative_to(folder) for folder in self.reference)
-            row_layout.addWidget(MemberCard(photo, photo.id == cluster.keep.id, keep_reason, protected, self.loader,
+            row_layout.addWidget(MemberCard(photo, cluster, letters.get(photo.id), protected, self.loader,
                                             self.thumbnails, self.group))
         row_layout.addStretch()
         self.cards_area.setWidget(holder)
@@ -198,8 +243,7 @@ class DuplicatesView(QWidget):
         if cluster is None or cluster.keep.id == photo_id:
             return
         keep = next(photo for photo in cluster.members if photo.id == photo_id)
-        what = cluster.reason.partition("; keep: ")[0]
-        chosen = replace(cluster, keep=keep, reason=f"{what}; keep: your choice")
+        chosen = replace(cluster, keep=keep, keep_reason="your choice")
         self.clusters[self.clusters.index(cluster)] = chosen
         row = self.list.currentRow()
         self._refill()
