@@ -14,10 +14,8 @@ from PySide6.QtWidgets import QLabel, QStyle, QStyleOptionButton
 from photosort.app.session import LibrarySession
 from photosort.app.thumbnails import ThumbnailLoader
 from photosort.core.catalog import Photo
-from photosort.core.dupes import NEAR, Cluster
+from photosort.core.dupes import NEAR, NEAR_WHY, SIMILAR, SIMILAR_WHY, Cluster
 from photosort.ui.duplicates_view import KIND_WORDS, DuplicatesView, MemberCard
-
-NEAR_WHY = "the same photograph, re-encoded, resized, cropped or brightened"
 
 
 def photo(number: int, path, width: int = 4000, height: int = 3000, size: int = 2_000_000) -> Photo:
@@ -78,6 +76,16 @@ def test_identical_files_of_a_near_cluster_are_marked_and_the_keeper_says_why(qt
     assert "Kept: your choice" in shown_text(shown["small.jpg"])
     assert "Identical file A (2 copies)" in shown_text(shown["rocket.jpg"])  # still the same files
     assert "goes to the trash" in shown_text(shown["rocket.jpg"])
+
+
+def test_similar_pictures_are_offered_not_said_to_go_to_the_trash(qtbot, view, tmp_path):
+    """A black-and-white edit is another picture: its card says it stays unless the person moves it."""
+    original, edit = photo(1, tmp_path / "cat.jpg"), photo(2, tmp_path / "cat-bw.jpg", size=1_000_000)
+    view.set_clusters([Cluster(SIMILAR, original, [original, edit], SIMILAR_WHY, "largest file")])
+    shown = cards(view, tmp_path)
+    assert KIND_WORDS[SIMILAR] in shown_text(view.header)
+    assert "moved only if you choose" in shown_text(shown["cat-bw.jpg"])
+    assert "trash" not in shown_text(shown["cat-bw.jpg"])
 
 
 def test_finding_duplicates_leaves_the_library_to_browsing_meanwhile(qtbot, tmp_path, monkeypatch):

@@ -45,8 +45,8 @@ class Kind(str, Enum):
 
 EXACT, NEAR, SIMILAR = Kind.EXACT, Kind.NEAR, Kind.SIMILAR
 KINDS = tuple(kind.value for kind in Kind)
-NEAR_WHY = "the same picture: re-encoded, resized, lightly cropped or brightened"
-SIMILAR_WHY = "similar pictures: shots of one moment, or edits of colour, tone or framing"
+NEAR_WHY = "copies of one picture: re-encoded, resized, lightly cropped or brightened"
+SIMILAR_WHY = "different pictures of one moment or scene: bursts, reframings, edits of colour or tone"
 
 NEIGHBOURS = 6  # candidates looked at per photo for similar shots
 NEAR_NEIGHBOURS = 3  # and for near copies (a photograph's copies sit closest; linkage checks the rest)

@@ -75,8 +75,9 @@ class MemberCard(QFrame):
         group.addButton(self.keep, photo.id)
         layout.addWidget(self.keep)
         self.note = QLabel(f"<b>Kept</b>: {escape(cluster.keep_reason)}" if keeper
-                           else ("reference folder: never moved" if protected else "goes to the trash"),
-                           wordWrap=True)
+                           else "reference folder: never moved" if protected
+                           else "a different picture: moved only if you choose" if cluster.kind == SIMILAR
+                           else "goes to the trash", wordWrap=True)
         layout.addWidget(self.note)
         layout.addStretch()
         self.key = ("dupe", photo.id)
