@@ -218,3 +218,42 @@ def test_a_library_whose_faces_predate_colour_compares_with_faces_made_again(tmp
         assert [(cluster.kind, sorted(member.fingerprint[0] for member in cluster.members))
                 for cluster in found if cluster.kind != SIMILAR] == [(NEAR, ["a", "b"])]
         assert set(library.vectors.faces(list(pictures))) == set(pictures)  # made again, and kept
+
+
+@pytest.mark.parametrize("factor", [0.65, 0.7, 1.45, 1.6])
+def test_brightness_changed_by_a_third_is_an_edit_of_tone_not_a_copy(photos, factor):
+    """Brightened or darkened by 15% is a copy (and two such copies, one each way, are copies of each other:
+    a gain of 1.35); by a third or more it is an edit a person made."""
+    from PIL import ImageEnhance
+
+    picture = near_cases._fit(photos["chelsea"])
+    original, edited = face(jpeg(picture, 92)), face(jpeg(ImageEnhance.Brightness(picture).enhance(factor), 92))
+    likeness = compare(original, edited)
+    assert not likeness.same_photograph
+    assert likeness.correlation >= SIMILAR_CORRELATION  # offered as similar
+
+
+def test_animations_that_share_their_first_frame_are_not_the_same_pixels(tmp_path):
+    from PIL import ImageDraw
+
+    from photosort.core.dupe_inputs import same_pixels
+
+    def animation(name: str, colours: list[str]) -> Photo:
+        frames = [Image.new("RGB", (120, 120), "white") for _ in colours]
+        for number, (frame, colour) in enumerate(zip(frames, colours, strict=True)):
+            ImageDraw.Draw(frame).ellipse((10 + 30 * number, 40, 50 + 30 * number, 80), fill=colour)
+        frames[0].save(tmp_path / name, save_all=True, append_images=frames[1:], duration=100, loop=0)
+        return Photo(len(name), str(tmp_path / name), 1, 0, 0, name, 120, 120, None, "ok", None)
+
+    first, other = animation("a.gif", ["red", "red", "red"]), animation("b.gif", ["red", "blue", "green"])
+    same = animation("c.gif", ["red", "red", "red"])
+    assert not same_pixels(first, other)
+    assert same_pixels(first, same)
+
+
+def test_the_keep_reason_says_file_date_when_no_camera_wrote_one(photos):
+    picture = near_cases._fit(photos["rocket"])
+    older = photo(1, "a", taken=100.0, source=exif.FILE)
+    newer = photo(2, "a", taken=200.0, source=exif.FILE)
+    cluster, = finder([newer, older], {"a": picture}).clusters()
+    assert cluster.keep.id == 1 and cluster.keep_reason == "oldest file"

@@ -88,16 +88,25 @@ def same_bytes(group: list[Photo]) -> list[list[Photo]]:
 
 
 def same_pixels(first: Photo, second: Photo) -> bool:
-    """Whether two files decode to the same pixels (a PNG saved twice, a JPEG whose metadata was stripped)."""
+    """Whether two files decode to the same pixels (a PNG saved twice, a JPEG whose metadata was stripped):
+    every frame of an animation, each turned upright as shown."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(first.file) as a, Image.open(second.file) as b:
-                pixels_a = np.asarray(ImageOps.exif_transpose(a).convert("RGBA"))
-                pixels_b = np.asarray(ImageOps.exif_transpose(b).convert("RGBA"))
+                frames = getattr(a, "n_frames", 1)
+                if frames != getattr(b, "n_frames", 1):
+                    return False
+                for frame in range(frames):
+                    a.seek(frame)
+                    b.seek(frame)
+                    pixels_a = np.asarray(ImageOps.exif_transpose(a).convert("RGBA"))
+                    pixels_b = np.asarray(ImageOps.exif_transpose(b).convert("RGBA"))
+                    if pixels_a.shape != pixels_b.shape or not np.array_equal(pixels_a, pixels_b):
+                        return False
     except UNREADABLE:
         return False
-    return pixels_a.shape == pixels_b.shape and bool(np.array_equal(pixels_a, pixels_b))
+    return True
 
 
 def small_picture(photo: Photo, thumbnails: Path) -> Image.Image | None:

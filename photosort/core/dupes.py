@@ -501,7 +501,7 @@ class DuplicateFinder:
     def _why_kept(self, keep: Photo, other: Photo) -> str:
         reasons = ("in a reference folder", f"highest resolution ({keep.width}x{keep.height})", "largest file",
                    f"preferred format ({Path(keep.path).suffix.lstrip('.').upper()})", "richest metadata",
-                   "oldest capture time", "first by name")
+                   "oldest capture time" if _camera_time(keep) else "oldest file", "first by name")
         for reason, mine, theirs in zip(reasons, self._keep_rank(keep), self._keep_rank(other), strict=False):
             if mine != theirs:
                 return reason

@@ -58,8 +58,11 @@ CLOSE_CALL = 3.0  # worst block, in tolerances: different pictures mostly land f
 # moment (dupes.py): they are not aligned finely nor their levels looked into.
 MIN_JUDGED_CORRELATION = 0.6
 # Tone: one picture's levels are a brightened or darkened other's (a gain, a little offset, highlights clipped).
-GAINS = (1 / 1.4, 1.4)  # two copies brightened +-15%, and a little more; a stronger change is an edit of tone
-MAX_OFFSET = 12.0  # grey levels
+# Two copies of one original, one brightened by 15% and one darkened by 15%, differ by a gain of 1.35; a
+# stronger change (and any change of the tone curve's shape) is an edit of tone.
+GAINS = (1 / 1.36, 1.36)
+TONE_EDIT_ERROR = 3.0  # the worst block error a pair edited in tone is given: beyond any slack or second look
+MAX_OFFSET = 10.0  # grey levels: what a plain picture's re-encoding or a slight exposure change shifts
 # What a copy's levels may differ by, per block: re-encoding and resampling leave a few levels on flat parts,
 # and at edges a share of the local contrast (a resampled edge lands a fraction of a sample away).
 LUMA_TOLERANCE = 8.0  # grey levels
@@ -329,6 +332,9 @@ def _level_errors(a: list[Face], b: list[Face], luma_a: np.ndarray, luma_b: np.n
     dark = np.where(brighter_a[:, None, None], luma_b, luma_a)
     bright = np.where(brighter_a[:, None, None], luma_a, luma_b)
     gain, offset = _tone(dark, bright)  # [B] each
+    # A stronger brightness change than copies show is an edit of tone, however well the levels then match.
+    tone_edit = (gain < GAINS[0]) | (gain > GAINS[1])
+    gain = np.clip(gain, *GAINS)
     # Where both pictures have an edge, resampling moves it by a fraction of a sample: a share of the
     # contrast both show there is allowed. An edge only one of them has (a subject that moved) is not.
     contrast_dark, contrast_bright = _contrast(dark), _contrast(bright)  # [B, 48, 48] each
@@ -359,14 +365,15 @@ def _level_errors(a: list[Face], b: list[Face], luma_a: np.ndarray, luma_b: np.n
         worst[close] = np.maximum(_blocks(error[:, 0] / luma_tolerance[close]),
                                   _blocks(np.hypot(error[:, 1], error[:, 2]) / colour_tolerance)
                                   ).reshape(len(close), -1).max(axis=1)
-    return worst
+    # Refused, but measured: a strong brightening may still be one picture's version (similar), and a pair
+    # whose error is infinite is never given a second look.
+    return np.where(tone_edit, np.maximum(worst, TONE_EDIT_ERROR), worst)
 
 
 def _tone(dark: np.ndarray, bright: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per pair, the brightness change (gain, offset) that maps the darker picture's grey levels [B, H, W]
-    onto the brighter's best, within GAINS and MAX_OFFSET. Bright levels, which may have been clipped, are
-    left out of the fit; a picture with too little spread to fit a gain on (a plain sky) gets the ratio of
-    the means."""
+    """Per pair, the brightness change (gain, offset within MAX_OFFSET) that maps the darker picture's grey
+    levels [B, H, W] onto the brighter's best. Bright levels, which may have been clipped, are left out of
+    the fit; a picture with too little spread to fit a gain on (a plain sky) gets the ratio of the means."""
     flat_dark, flat_bright = dark.reshape(len(dark), -1), bright.reshape(len(bright), -1)  # [B, N]
     unclipped = ((flat_dark < FIT_BELOW) & (flat_bright < FIT_BELOW)).astype(np.float32)
     count = np.maximum(unclipped.sum(axis=1), 1)
@@ -376,8 +383,9 @@ def _tone(dark: np.ndarray, bright: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     variance = (centred * centred).sum(axis=1)
     covariance = (centred * (flat_bright - mean_bright[:, None])).sum(axis=1)
     ratio = np.where(mean_dark > 1, mean_bright / np.maximum(mean_dark, 1), 1.0)
-    gain = np.clip(np.where(variance > count * 25, covariance / np.maximum(variance, 1e-3), ratio), *GAINS)
-    return gain, np.clip(mean_bright - gain * mean_dark, -MAX_OFFSET, MAX_OFFSET)
+    gain = np.where(variance > count * 25, covariance / np.maximum(variance, 1e-3), ratio)
+    offset = np.clip(mean_bright - np.clip(gain, *GAINS) * mean_dark, -MAX_OFFSET, MAX_OFFSET)
+    return gain, offset
 
 
 def _brightened(pictures: np.ndarray, gain: np.ndarray, offset: np.ndarray) -> np.ndarray:
