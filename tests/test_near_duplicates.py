@@ -257,3 +257,18 @@ def test_the_keep_reason_says_file_date_when_no_camera_wrote_one(photos):
     newer = photo(2, "a", taken=200.0, source=exif.FILE)
     cluster, = finder([newer, older], {"a": picture}).clusters()
     assert cluster.keep.id == 1 and cluster.keep_reason == "oldest file"
+
+
+def test_a_long_burst_is_offered_in_parts():
+    """Thirty frames one camera took within two seconds: all offered as similar, in clusters a person can
+    review (at most MAX_SIMILAR pictures each), none of them near."""
+    from photosort.core.dupes import MAX_SIMILAR
+
+    pictures = {f"{number:032x}": near_cases.shape_picture(
+        "red", (128, 128, 128), [(0.3 + number * 0.03, 0.5, 0.1)]) for number in range(30)}
+    frames = [photo(number, print_, taken=1000.0 + number * 0.05, source=exif.ORIGINAL, camera="X")
+              for number, print_ in enumerate(pictures)]
+    found = finder(frames, pictures).clusters()
+    assert {cluster.kind for cluster in found} == {SIMILAR}
+    assert max(len(cluster.members) for cluster in found) <= MAX_SIMILAR
+    assert sum(len(cluster.members) for cluster in found) == 30
