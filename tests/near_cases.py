@@ -195,8 +195,8 @@ def document(number: int, size: tuple[int, int] = (600, 800)) -> Image.Image:
     draw.text((50, 50), LINES[number % len(LINES)][:28], fill=(20, 20, 20), font=font)
     words = " ".join(rng.choice(LINES) for _ in range(12)).split()
     top = 120
-    for paragraph in range(4):
-        for line in range(5):
+    for _paragraph in range(4):
+        for _line in range(5):
             draw.text((50, top), " ".join(rng.sample(words, 7)), fill=(40, 40, 40), font=small)
             top += 24
         top += 20

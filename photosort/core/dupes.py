@@ -83,7 +83,6 @@ FIRST_LINK_BATCH = 4  # of the similar tier, whose refusals mostly come from its
 # the stored 64-pixel faces lack (brick walls and star fields cropped by 3% needed it).
 SECOND_LOOK_BELOW = 2.5  # worst block, in tolerances
 SECOND_LOOK_CORRELATION = 0.6  # likeness.MIN_JUDGED_CORRELATION: below it, no errors are measured
-PAIR_BLOCK = 512  # rows of the similarity matrix computed at a time (512 x 100,000 floats: 200 MB)
 
 RAW_SUFFIXES = frozenset({".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf", ".pef", ".srw"})
 HIGH_EFFICIENCY_SUFFIXES = frozenset({".heic", ".heif", ".avif"})

@@ -195,7 +195,6 @@ def _compare_batch(a: list[Face], b: list[Face], colour: bool = True) -> list[Li
                            scale[judged + count], shift[judged + count])
             for values, judged_values in zip((correlation, worst, shared), found, strict=True):
                 values[judged] = judged_values
-    scale_x, scale_y, shift_x, shift_y = scale[:count], scale[count:], shift[:count], shift[count:]
     # The profiles' best fit is off by a little where a brightening clipped a bright sky, or the picture has
     # little to align on; a pair whose fit was close to no crop at all, and failed, is checked uncropped too.
     again = np.flatnonzero((worst > 1.0) & (worst < CLOSE_CALL) & (shared > NEARLY_UNCROPPED))
@@ -205,7 +204,7 @@ def _compare_batch(a: list[Face], b: list[Face], colour: bool = True) -> list[Li
         better = second[1] < worst[again]
         for values, redone in zip((correlation, worst, shared), second, strict=True):
             values[again[better]] = redone[better]
-    aligned = (scale_x > 0) & (scale_y > 0)
+    aligned = (scale[:count] > 0) & (scale[count:] > 0)  # both axes found a fit
     return [Likeness(float(corr), float(error), bool(error <= 1.0 and corr >= NEAR_MIN_CORRELATION
                                                       and share >= MIN_SHARED), float(share))
             if ok else NOT_ALIKE for ok, corr, error, share in zip(aligned, correlation, worst, shared, strict=True)]
@@ -252,7 +251,8 @@ def _around(scale: np.ndarray, shift: np.ndarray, step: float) -> tuple[np.ndarr
 
 _LOCAL = {step: tuple(grid.ravel() for grid in np.meshgrid(offsets * (SCALES[1] - SCALES[0]),
                                                            offsets * (SHIFTS[1] - SHIFTS[0]), indexing="ij"))
-          for step, offsets in ((2, np.arange(-2, 3) * 2.0), (1, np.arange(-1, 2) * 1.0), (0.5, np.arange(-1, 2) * 0.5))}
+          for step, offsets in ((2, np.arange(-2, 3) * 2.0), (1, np.arange(-1, 2) * 1.0),
+                                (0.5, np.arange(-1, 2) * 0.5))}
 
 
 def _best_fit(profile_a: np.ndarray, profile_b: np.ndarray, scale: np.ndarray, shift: np.ndarray
