@@ -6,6 +6,7 @@ machine load hits both alike.
 
     python benchmarks/bench_clip.py                       # ViT-B/32 on the CPU, fp32
     python benchmarks/bench_clip.py --device cuda --shape ViT-L/14 --batches 1 256   # fp16 on a GPU
+    python benchmarks/bench_clip.py --shape small --batches 1 2 --repeats 1          # a quick run
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ from tests import reference  # noqa: E402
 
 SHAPES = {
     "ViT-B/32": reference.VIT_B_32,
+    "ViT-B-32-256": dict(reference.VIT_B_32, image_resolution=256),  # the recommended model's shape
     "ViT-L/14": dict(embed_dim=768, image_resolution=224, vision_layers=24, vision_width=1024, vision_patch_size=14,
                      context_length=77, vocab_size=49408, transformer_width=768, transformer_heads=12,
                      transformer_layers=12),
+    "small": reference.SMALL_VIT,  # seconds instead of minutes: a check that a benchmark runs, its figures aside
 }
 QUERY = "kids on a beach at sunset"  # 7 tokens with its start and end: a typical search
 MATMUL_SIZE = 2048
@@ -127,7 +130,7 @@ def main() -> None:
     vision = ours.config.vision
     tokens_per_image = (vision.resolution // vision.patch_size) ** 2 + 1
     shapes = [(MATMUL_SIZE,) * 3, (batches[-1] * tokens_per_image, vision.width, MLP_RATIO * vision.width)]
-    limit = matmul_flops_per_second(device, dtype, shapes)
+    limit = matmul_flops_per_second(device, dtype, shapes, repeats=min(10, 2 * repeats))
     ceiling = limit / flops
     print(f"matmul limit {limit / 1e9:.0f} GFLOP/s ({dtype}, best of {MATMUL_SIZE}^3 and the MLP's "
           f"{shapes[1][0]}x{shapes[1][1]}x{shapes[1][2]}); {flops / 1e9:.2f} GFLOP per image -> ceiling "

@@ -1,16 +1,17 @@
 """Duplicate clustering at library scale: `Library.duplicates()` on 100,000 photos, against a 60 s budget.
 
-The library is synthetic where it can be and real where it matters. 8,000 photos are cut from real
-photographs (scikit-image's samples, plus the large photos of benchmarks/fetch_wallpapers.sh when present):
-tiles of 2x2 to 5x5 grids and turned tiles, so that many share a source's colours and textures without showing
-the same thing, the hard case for a perceptual search (tiles of plain sky are near duplicates of each other,
-and are found as such). 1,000 of them get a near copy (re-encoded,
-resized, brightened or cropped), 500 get a burst twin (a close CLIP vector, a shifted view). The other photos
-have signatures and CLIP vectors drawn at random (clustered, as real CLIP vectors are). Thumbnails are real
-JPEGs, as the library writes them. The baseline is the candidate search of the all-pairs tools (dupeGuru,
-czkawka without a BK-tree): every pair's 64-bit perceptual hash compared, numpy's popcount doing the work.
+The library is synthetic where it can be and real where it matters. 8% of the photos (8,000 of 100,000) are
+cut from real photographs (scikit-image's samples, plus the large photos of benchmarks/fetch_wallpapers.sh when
+present): tiles of 2x2 to 5x5 grids and turned tiles, so that many share a source's colours and textures
+without showing the same thing, the hard case for a perceptual search (tiles of plain sky are near duplicates
+of each other, and are found as such). 1% of the photos are near copies of those (re-encoded, resized,
+brightened or cropped), 0.5% burst twins (a close CLIP vector, a shifted view). The other photos have
+signatures and CLIP vectors drawn at random (clustered, as real CLIP vectors are). Thumbnails are real JPEGs,
+as the library writes them. The baseline is the candidate search of the all-pairs tools (dupeGuru, czkawka
+without a BK-tree): every pair's 64-bit perceptual hash compared, numpy's popcount doing the work.
 
     python benchmarks/bench_dupes.py --size 100000
+    python benchmarks/bench_dupes.py --size 400 --work /tmp/dupes   # a quick run
 """
 
 from __future__ import annotations
@@ -36,15 +37,15 @@ from photosort.core.likeness import SIGNATURE_FREQUENCIES, face, signature  # no
 from tests.real_photos import photographs  # noqa: E402
 
 DIM = 512
-REAL_CROPS = 8_000
-NEAR_COPIES = 1_000
-BURSTS = 500
+REAL_CROPS = 0.08  # of the photos
+NEAR_COPIES = 0.01
+BURSTS = 0.005
 BUDGET_S = 60.0
 
 
-def sources() -> list[Image.Image]:
+def sources(wallpapers: Path) -> list[Image.Image]:
     pictures = list(photographs().values())
-    for path in sorted(Path("/tmp/wallpapers").glob("*.jpg")):
+    for path in sorted(wallpapers.glob("*.jpg")):
         with Image.open(path) as image:
             image.draft("RGB", (1024, 1024))
             pictures.append(image.convert("RGB"))
@@ -96,13 +97,14 @@ def thumbnail(picture: Image.Image):
     return buffer.getvalue(), signature(small), face(small)
 
 
-def build(folder: Path, size: int, seed: int = 1) -> list[tuple[int, int]]:
+def build(folder: Path, size: int, wallpapers: Path, seed: int = 1) -> list[tuple[int, int]]:
     """Write the library; return the planted near pairs (photo ids)."""
     rng, numbers = random.Random(seed), np.random.default_rng(seed)
     shutil.rmtree(folder, ignore_errors=True)
     photos_dir = folder / "photos"
     photos_dir.mkdir(parents=True)
-    pictures = sources()
+    pictures = sources(wallpapers)
+    real_crops, near_copies, bursts = (round(size * share) for share in (REAL_CROPS, NEAR_COPIES, BURSTS))
     centres = numbers.standard_normal((max(1, size // 300), DIM)).astype(np.float32)
     vectors = centres[numbers.integers(0, len(centres), size)] + numbers.standard_normal((size, DIM)).astype(
         np.float32) * (0.9 / np.sqrt(DIM))
@@ -113,18 +115,18 @@ def build(folder: Path, size: int, seed: int = 1) -> list[tuple[int, int]]:
     near_pairs = []
     crops = {}
     cut = tiles(pictures)
-    for row in range(REAL_CROPS):
+    for row in range(real_crops):
         crop = next(cut)
-        if row < NEAR_COPIES + BURSTS:
+        if row < near_copies + bursts:
             crops[row] = crop  # copies and twins are made of these
         thumbnails[row], signatures[row], faces[row] = thumbnail(crop)
-    for number in range(NEAR_COPIES):
-        original, copy = number, REAL_CROPS + number
+    for number in range(near_copies):
+        original, copy = number, real_crops + number
         thumbnails[copy], signatures[copy], faces[copy] = thumbnail(edited(crops[original], rng))
         vectors[copy] = vectors[original] + numbers.standard_normal(DIM).astype(np.float32) * 0.05 / np.sqrt(DIM)
         near_pairs.append((original, copy))
-    for number in range(BURSTS):
-        original, twin = NEAR_COPIES + number, REAL_CROPS + NEAR_COPIES + number
+    for number in range(bursts):
+        original, twin = near_copies + number, real_crops + near_copies + number
         vectors[twin] = vectors[original] + numbers.standard_normal(DIM).astype(np.float32) * 0.3 / np.sqrt(DIM)
         thumbnails[twin], signatures[twin], faces[twin] = thumbnail(shifted_view(crops[original], rng))
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -171,13 +173,15 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--work", type=Path, default=Path("/tmp/photosort-bench-dupes"))
     parser.add_argument("--reuse", action="store_true", help="time the library built by an earlier run")
+    parser.add_argument("--wallpapers", type=Path, default=Path("/tmp/wallpapers"),
+                        help="large photos to cut from too (benchmarks/fetch_wallpapers.sh), when there")
     args = parser.parse_args()
     folder = args.work / f"n{args.size}"
     if args.reuse and (folder / "planted.json").exists():
         planted = [tuple(pair) for pair in json.loads((folder / "planted.json").read_text())]
     else:
         started = time.perf_counter()
-        planted = build(folder, args.size)
+        planted = build(folder, args.size, args.wallpapers)
         (folder / "planted.json").write_text(json.dumps(planted))
         print(f"built a {args.size}-photo library in {time.perf_counter() - started:.0f} s")
 

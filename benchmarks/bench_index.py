@@ -1,14 +1,16 @@
 """Indexing real photos on the CPU: `photosort index` (whole process) against the naive openai/CLIP loop.
 
-Both use the same random ViT-B/32 checkpoint file. The naive loop is what a script built on openai/CLIP does:
-open each photo, decode it fully, preprocess it exactly, encode batches of 16 with openai's model.py. The
-model-only ceiling (encoding already preprocessed batches, nothing else) is printed next to them, and the
-fast decode (JPEG DCT scaling) is checked against the exact path: PSNR of the preprocessed tensors.
+Both use the same random ViT-B/32 checkpoint file (or another shape of benchmarks/bench_clip.py). The naive
+loop is what a script built on openai/CLIP does: open each photo, decode it fully, preprocess it exactly, encode
+batches of 16 with openai's model.py. The model-only ceiling (encoding already preprocessed batches, nothing
+else) is printed next to them, and the fast decode (JPEG DCT scaling) is checked against the exact path: PSNR
+of the preprocessed tensors.
 
 Photos: large real photographs from Debian's wallpaper packages (fetch them with
 benchmarks/fetch_wallpapers.sh), or any folder:
 
     python benchmarks/bench_index.py --photos /tmp/wallpapers
+    python benchmarks/bench_index.py --photos FOLDER --shape small --repeats 1   # a quick run
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from PIL import Image, ImageOps
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import photosort.clip as clip  # noqa: E402
+from benchmarks.bench_clip import SHAPES  # noqa: E402
 from photosort.clip.loader import cpu_has_fast_bfloat16  # noqa: E402
 from photosort.clip.preprocess import MEAN, STD  # noqa: E402
 from photosort.core.decode import decode  # noqa: E402
@@ -99,6 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photos", type=Path, required=True)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--shape", choices=list(SHAPES), default="ViT-B/32")
     parser.add_argument("--naive-worker", type=Path, metavar="CHECKPOINT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     photos = photos_in(args.photos)
@@ -110,8 +114,8 @@ def main() -> None:
           f" {torch.get_num_threads()} threads, {os.cpu_count()} cores")
 
     with tempfile.TemporaryDirectory() as folder:
-        checkpoint = Path(folder) / "vit-b-32-random.pt"
-        torch.save(reference.random_state_dict(reference.VIT_B_32, seed=0), checkpoint)
+        checkpoint = Path(folder) / "random.pt"
+        torch.save(reference.random_state_dict(SHAPES[args.shape], seed=0), checkpoint)
         naive, ours = [], []
         for _ in range(args.repeats):  # alternate, so a change in machine load hits both alike
             naive.append(naive_index(args.photos, checkpoint))

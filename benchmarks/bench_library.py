@@ -9,6 +9,7 @@ The model is a random ViT-B-32-256 in safetensors, the recommended model's shape
 rows and vectors are synthetic (clustered unit vectors), written through the engine's own catalog and store.
 
     python benchmarks/bench_library.py
+    python benchmarks/bench_library.py --photos 300 --rescan 20 --shape small --repeats 1   # a quick run
 """
 
 from __future__ import annotations
@@ -25,27 +26,26 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.bench_clip import SHAPES  # noqa: E402
 from benchmarks.bench_search import clustered_vectors  # noqa: E402
 from photosort.core.library import Library  # noqa: E402
 from photosort.paths import bundled_models_dir  # noqa: E402
+from tests import reference  # noqa: E402
 
-VIT_B_32_256 = dict(embed_dim=512, image_resolution=256, vision_layers=12, vision_width=768, vision_patch_size=32,
-                    context_length=77, vocab_size=49408, transformer_width=512, transformer_heads=8,
-                    transformer_layers=12)
+QUERIES = ("kids on a beach at sunset", "a dog in the snow", "receipts", "birthday cake candles",
+           "mountain lake at dawn", "my passport", "red car", "grandma's garden")
 
 
-def write_checkpoint(path: Path) -> None:
+def write_checkpoint(path: Path, shape: str) -> None:
     from safetensors.torch import save_file
 
-    from tests import reference
-
-    state = reference.random_state_dict(VIT_B_32_256, seed=0)
+    state = reference.random_state_dict(SHAPES[shape], seed=0)
     save_file({key: value.contiguous() for key, value in state.items()}, path)
 
 
-def synthetic_library(folder: Path, photos: Path, model: str, count: int) -> None:
+def synthetic_library(folder: Path, photos: Path, model: str, count: int, dim: int) -> None:
     """A library of `count` photos with vectors, as indexing would leave it, and its saved index."""
-    vectors = clustered_vectors(count, seed=1)
+    vectors = clustered_vectors(count, seed=1, dim=dim)
     with Library(folder) as library:
         library.set_model(model)
         (catalogue_folder,) = library.add_folders([photos])
@@ -70,18 +70,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photos", type=int, default=100_000)
     parser.add_argument("--rescan", type=int, default=10_000)
+    parser.add_argument("--shape", choices=list(SHAPES), default="ViT-B-32-256")
+    parser.add_argument("--repeats", type=int, default=3, help="fresh processes, and re-runs of the index")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
-        model = work / "vit-b-32-256.safetensors"
-        write_checkpoint(model)
+        model = work / "random.safetensors"
+        write_checkpoint(model, args.shape)
         (work / "photos").mkdir()
         started = time.perf_counter()
-        synthetic_library(work / "library", work / "photos", str(model), args.photos)
+        synthetic_library(work / "library", work / "photos", str(model), args.photos, SHAPES[args.shape]["embed_dim"])
         print(f"built a {args.photos:,}-photo library in {time.perf_counter() - started:.0f} s")
 
         runs = [timed_process("--library", str(work / "library"), "search", "kids on a beach at sunset", "-k", "20")
-                for _ in range(3)]
+                for _ in range(args.repeats)]
         print(f"startup + first query, fresh process: best {min(runs):.2f} s, worst {max(runs):.2f} s (budget 3 s)")
 
         import photosort.clip as clip
@@ -90,8 +92,7 @@ def main() -> None:
             encoder = clip.Encoder.load(model, "cpu")
             library.search(encoder, "warm up")
             times = []
-            for query in ("kids on a beach at sunset", "a dog in the snow", "receipts", "birthday cake candles",
-                          "mountain lake at dawn", "my passport", "red car", "grandma's garden") * 3:
+            for query in QUERIES * 3:
                 started = time.perf_counter()
                 library.search(encoder, query, k=20)
                 times.append(time.perf_counter() - started)
@@ -107,9 +108,10 @@ def main() -> None:
         library = str(work / "rescan-library")
         tiny = str(bundled_models_dir() / "tiny-shapes.pt")
         first = timed_process("--library", library, "index", str(rescan_folder), "--model", tiny)
-        rerun = [timed_process("--library", library, "index", str(rescan_folder)) for _ in range(3)]
+        rerun = [timed_process("--library", library, "index", str(rescan_folder)) for _ in range(args.repeats)]
         print(f"index over {args.rescan:,} new photos: {first:.1f} s; re-run with none changed: best "
               f"{min(rerun):.2f} s, worst {max(rerun):.2f} s (whole process)")
+
 
 if __name__ == "__main__":
     main()

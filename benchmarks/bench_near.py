@@ -7,10 +7,11 @@ near cluster. For hard negatives (different pictures) every found pair is a mist
 on; for positives (copies of one picture) every pair should be found. The last table says where the pairs the
 baseline wrongly called near went: into a similar cluster (offered, never trashed by default) or nowhere.
 
-When benchmarks/fetch_wallpapers.sh has filled /tmp/wallpapers, colour edits and copies of two of those
-photographs join the set.
+When benchmarks/fetch_wallpapers.sh has filled /tmp/wallpapers (or --wallpapers), colour edits and copies of
+two of those photographs join the set.
 
     python benchmarks/bench_near.py [--baseline 3f2ac1e]
+    python benchmarks/bench_near.py --baseline-tree .   # this tree against itself: a quick check that it runs
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ BASELINE = "3f2ac1e"  # the last commit before issue 13
 WALLPAPERS = Path("/tmp/wallpapers")
 
 
-def cases() -> list[near_cases.Case]:
+def cases(wallpapers: Path) -> list[near_cases.Case]:
     found = near_cases.all_cases()
-    for path in sorted(WALLPAPERS.glob("*.jpg"))[:40]:
+    for path in sorted(wallpapers.glob("*.jpg"))[:40]:
         with Image.open(path) as image:
             image.draft("RGB", (1024, 1024))
             picture = image.convert("RGB")
@@ -124,17 +125,25 @@ def _different(truth: dict[str, near_cases.Case], pair: frozenset[str]) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", default=BASELINE, help="commit to compare with (default: %(default)s)")
+    parser.add_argument("--baseline-tree", type=Path,
+                        help="a photosort source tree to compare with, instead of a worktree of the baseline commit")
     parser.add_argument("--work", type=Path, default=Path("/tmp/photosort-bench-near"))
+    parser.add_argument("--wallpapers", type=Path, default=WALLPAPERS)
     args = parser.parse_args()
     photos = args.work / "photos"
     shutil.rmtree(photos, ignore_errors=True)
-    truth = near_cases.write(cases(), photos)
+    truth = near_cases.write(cases(args.wallpapers), photos)
     print(f"{len(truth)} files, {len({case.picture for case in truth.values()})} pictures, "
-          f"{len(photographs())} source photographs{' + wallpapers' if WALLPAPERS.is_dir() else ''}")
-    versions = {f"baseline {args.baseline}": baseline_tree(args.baseline, args.work / "baseline"), "this tree": ROOT}
+          f"{len(photographs())} source photographs{' + wallpapers' if args.wallpapers.is_dir() else ''}")
+    baseline_source = args.baseline_tree.resolve() if args.baseline_tree else \
+        baseline_tree(args.baseline, args.work / "baseline")
+    versions = {f"baseline {args.baseline_tree or args.baseline}": baseline_source, "this tree": ROOT}
     clusters, seconds = {}, {}
+    runs = {}  # source tree -> its outcome: a tree compared with itself runs once
     for version, source in versions.items():
-        clusters[version], seconds[version] = run_version(source, photos, args.work / f"library-{len(clusters)}")
+        if source not in runs:
+            runs[source] = run_version(source, photos, args.work / f"library-{len(runs)}")
+        clusters[version], seconds[version] = runs[source]
     found = {version: together(found_clusters, ("exact", "near")) for version, found_clusters in clusters.items()}
     table(truth, found)
     baseline, current = versions

@@ -29,15 +29,15 @@ SPREAD = 0.9  # noise norm relative to the centre's: clusters overlap as real em
 K = 10
 
 
-def clustered_vectors(count: int, seed: int) -> np.ndarray:
+def clustered_vectors(count: int, seed: int, dim: int = DIM) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((max(1, count // PHOTOS_PER_CLUSTER), DIM)).astype(np.float32)
+    centres = rng.standard_normal((max(1, count // PHOTOS_PER_CLUSTER), dim)).astype(np.float32)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    vectors = np.empty((count, DIM), np.float32)
+    vectors = np.empty((count, dim), np.float32)
     for start in range(0, count, 100_000):
         stop = min(count, start + 100_000)
         chosen = centres[rng.integers(0, len(centres), stop - start)]
-        noise = rng.standard_normal((stop - start, DIM)).astype(np.float32) * (SPREAD / np.sqrt(DIM))
+        noise = rng.standard_normal((stop - start, dim)).astype(np.float32) * (SPREAD / np.sqrt(dim))
         block = chosen + noise
         vectors[start:stop] = block / np.linalg.norm(block, axis=1, keepdims=True)
     return vectors

@@ -4,8 +4,12 @@
 set -euo pipefail
 out=${1:-/tmp/wallpapers}
 work=$(mktemp -d)
-(cd "$work" && apt-get download mate-backgrounds plasma-workspace-wallpapers ukui-wallpapers gnome-backgrounds \
-    lomiri-wallpapers-20.04 lomiri-wallpapers-16.04 >/dev/null 2>&1)
+trap 'rm -rf "$work"' EXIT
+if ! (cd "$work" && apt-get download mate-backgrounds plasma-workspace-wallpapers ukui-wallpapers gnome-backgrounds \
+    lomiri-wallpapers-20.04 lomiri-wallpapers-16.04 >/dev/null 2>&1); then
+    echo "fetch_wallpapers.sh: apt-get could not download the wallpaper packages (offline?)" >&2
+    exit 1
+fi
 for deb in "$work"/*.deb; do dpkg-deb -x "$deb" "$work/root"; done
 mkdir -p "$out"
 python3 - "$work/root" "$out" <<'PY'
@@ -37,4 +41,3 @@ for path in sorted(root.rglob("*")):
             shutil.copy(path, out / f"{len(seen):03}-{path.name}")
 print(f"{len(seen)} photos in {out}")
 PY
-rm -rf "$work"

@@ -98,8 +98,7 @@ def main() -> int:
 
     def step_tags_shot2() -> None:
         shoot(out, "5-tags")
-        window.show_duplicates()
-        window.duplicates.find_button.click()
+        window.show_duplicates()  # opens the page and starts comparing
 
     def step_duplicates() -> None:
         shoot(out, "6-duplicates")

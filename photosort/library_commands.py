@@ -28,16 +28,18 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     search = commands.add_parser(
         "search", help="find photos by text, by an example image, or both",
-        description="QUERY: words (beach sunset); -word or -\"words\" to avoid; +photo.jpg for photos like it; "
-                    "2:\"at night\" to weigh a term; filters folder:NAME tag:LABEL after:YYYY-MM-DD "
-                    "before:YYYY-MM-DD.")
+        description="QUERY: words (beach sunset); -word or -\"words\" to avoid; +photo.jpg for photos like it "
+                    "(a file, or the name of a photo of the library); 2:\"at night\" to weigh a term; filters "
+                    "folder:NAME tag:LABEL after:YYYY-MM-DD before:YYYY-MM-DD. Filters alone list the photos that "
+                    "pass them, newest first.")
     search.add_argument("query", nargs="?", default=None)
     search.add_argument("--image", metavar="FILE", help="find photos like this one")
     search.add_argument("-k", type=_positive, default=20, metavar="N", help="how many results at most (default 20)")
     search.add_argument("--all", action="store_true",
                         help="also show results no better than the query scores on unrelated photos")
     search.add_argument("--json", action="store_true",
-                        help='print [{"path": ..., "score": ..., "relevant": true|false}, ...]')
+                        help='print [{"path": ..., "score": ..., "relevant": true|false}, ...] '
+                             '(score null for filters alone: those photos are listed, not ranked)')
     search.set_defaults(run=run_search)
 
     status = commands.add_parser("status", help="what the library holds")
@@ -187,10 +189,13 @@ def run_search(args: argparse.Namespace) -> int:
         say_notices(library)
     shown = results if args.all else [result for result in results if result.relevant]
     if args.json:
-        print(json.dumps([{"path": result.path, "score": round(result.score, 4), "relevant": result.relevant}
-                          for result in shown]))
+        print(json.dumps([{"path": result.path, "score": round(result.score, 4) if result.ranked else None,
+                           "relevant": result.relevant} for result in shown]))
         return 0
     for result in shown:
+        if not result.ranked:  # filters alone: a listing, newest first, with no score to show
+            print(result.path)
+            continue
         print(f"{result.score:.3f}  {result.path}" + ("" if result.relevant else "  (weak)"))
     hidden = len(results) - len(shown)
     if hidden and not shown:

@@ -14,6 +14,9 @@ import platformdirs
 APP_NAME = "photosort"
 
 
+DATA_DIR_VARIABLE = "PHOTOSORT_DATA_DIR"  # a data folder set apart: the library, models and settings
+
+
 def app_root() -> Path:
     """The folder holding `resources/` and `models/`: the unpacked bundle when frozen, else the checkout."""
     frozen_root = getattr(sys, "_MEIPASS", None)
@@ -33,7 +36,7 @@ def bundled_models_dir() -> Path:
 
 def user_data_dir() -> Path:
     """Per-user data; `PHOTOSORT_DATA_DIR` overrides it (tests, portable installs)."""
-    override = os.environ.get("PHOTOSORT_DATA_DIR")
+    override = os.environ.get(DATA_DIR_VARIABLE)
     if override:
         return Path(override)
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))

@@ -40,32 +40,52 @@ def close_app(session, window) -> None:
     session.close()
 
 
-def drop_urls(widget, paths: list[Path]) -> QDropEvent:
-    """Drop files or folders on a widget, as a file manager does: enter, move, then drop."""
+FILE_MANAGER_ACTIONS = Qt.DropAction.CopyAction | Qt.DropAction.MoveAction | Qt.DropAction.LinkAction
+
+
+def drop_urls(widget, paths: list[Path], actions=FILE_MANAGER_ACTIONS,
+              modifiers=Qt.KeyboardModifier.ShiftModifier, expect_accepted: bool = True) -> QDropEvent:
+    """Drop files or folders on a widget as a file manager does: enter, move, then drop, offering a copy, a
+    move or a link, and proposing a move (Shift held, or a drag within one disk)."""
     from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent
 
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
     centre = QPoint(widget.width() // 2, widget.height() // 2)
-    action = Qt.DropAction.CopyAction
-    buttons, modifiers = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
-    enter = QDragEnterEvent(centre, action, mime, buttons, modifiers)
+    buttons = Qt.MouseButton.LeftButton
+    enter = QDragEnterEvent(centre, actions, mime, buttons, modifiers)
     QApplication.sendEvent(widget, enter)
-    assert enter.isAccepted(), "the widget refused the drag"
-    QApplication.sendEvent(widget, QDragMoveEvent(centre, action, mime, buttons, modifiers))
-    drop = QDropEvent(QPointF(centre), action, mime, buttons, modifiers)
+    assert enter.isAccepted() == expect_accepted, "the widget refused the drag" if expect_accepted else \
+        "the widget took a drag that could only move the files"
+    if not expect_accepted:
+        return enter
+    QApplication.sendEvent(widget, QDragMoveEvent(centre, actions, mime, buttons, modifiers))
+    drop = QDropEvent(QPointF(centre), actions, mime, buttons, modifiers)
     QApplication.sendEvent(widget, drop)
+    assert drop.dropAction() != Qt.DropAction.MoveAction, "a drop accepted as a move: the originals may go"
     return drop
 
 
+def indexed(window, photos: int) -> bool:
+    """Whether the grid lists `photos` photos and an indexing pass ended with nothing left to encode. (Read off
+    the session's reports, never by asking the library: that would make the caller itself block the UI.)"""
+    last = window.session.last_pass
+    return window.model.rowCount() == photos and window.indexing_status.state.phase == "idle" and \
+        last is not None and last.done == last.total
+
+
 def wait_until_indexed(qtbot, window, photos: int) -> None:
-    """Until the grid lists `photos` photos and an indexing pass ended with nothing left to encode. (Read off
-    the session's reports, never by asking the library: that would make the test itself block the UI.)"""
-    def done() -> bool:
-        last = window.session.last_pass
-        return window.model.rowCount() == photos and window.indexing_status.state.phase == "idle" and \
-            last is not None and last.done == last.total
-    qtbot.waitUntil(done, timeout=INDEXING_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: indexed(window, photos), timeout=INDEXING_TIMEOUT_MS)
+
+
+def click_cell(qtbot, window, row: int, button=Qt.MouseButton.LeftButton) -> None:
+    """Click the photo at `row` of the grid where it is painted, scrolling it into view first as a person
+    would."""
+    grid = window.grid
+    index = window.model.index(row)
+    grid.scrollTo(index)
+    qtbot.mouseClick(grid.viewport(), button, Qt.KeyboardModifier.NoModifier, grid.visualRect(index).center())
+    assert grid.currentIndex().row() == row
 
 
 def copy_tree(source: Path, target: Path) -> Path:

@@ -8,7 +8,9 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pillow_heif
@@ -26,6 +28,16 @@ def run(library: Path, *args: str, timeout: float = 180) -> subprocess.Completed
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.run([sys.executable, "-m", "photosort", "--library", str(library), *args],
                           capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 60.0, every: float = 0.05) -> bool:
+    """Whether `condition()` came true within `timeout` seconds, asked every `every` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(every)
+    return True
 
 
 def status(library: Path, *extra: str) -> dict:

@@ -4,11 +4,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
+from pathlib import Path
 
 import torch
 
 import photosort.clip as clip
+from tests.library_helpers import wait_for
 
 
 def run(*args, data_dir):
@@ -59,6 +60,13 @@ def test_no_display_gets_one_line_not_a_crash(isolated_data_dir):
     assert result.returncode == 1 and "no display" in result.stderr and len(result.stderr.splitlines()) == 1
 
 
+def catches(process: subprocess.Popen, number: int) -> bool:
+    """Whether `process` has set a handler of its own for signal `number` (Linux: its SigCgt mask)."""
+    status = Path(f"/proc/{process.pid}/status").read_text()
+    mask = next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(mask, 16) >> (number - 1) & 1)
+
+
 def test_no_command_opens_the_app_which_closes_cleanly_on_sigterm(tmp_path, isolated_data_dir):
     """`photosort` alone is the desktop app: it opens its library, and a SIGTERM (a logout, Ctrl+C) closes it
     as the close button does."""
@@ -67,18 +75,18 @@ def test_no_command_opens_the_app_which_closes_cleanly_on_sigterm(tmp_path, isol
     app = subprocess.Popen([sys.executable, "-m", "photosort", "--library", str(library)], env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while not (library / "catalog.sqlite").exists() and time.monotonic() < deadline and app.poll() is None:
-            time.sleep(0.1)
-        assert (library / "catalog.sqlite").exists(), app.stderr.read() if app.poll() is not None else "no library"
-        time.sleep(1)
+        # Signalled once it handles SIGTERM: before, Python's default would end it on the spot, closing nothing.
+        wait_for(lambda: app.poll() is not None or catches(app, signal.SIGTERM), 60)
+        assert app.poll() is None, app.stderr.read()
+        assert wait_for(lambda: (library / "catalog.sqlite").exists(), 60), "no library"
         app.send_signal(signal.SIGTERM)
         _, stderr = app.communicate(timeout=60)
     finally:
         app.kill()
     assert app.returncode == 0, stderr
     assert "Traceback" not in stderr
-    assert (tmp_path / "config" / "photosort" / "photosort.conf").exists()  # the window's layout was saved
+    assert (isolated_data_dir / "settings.ini").exists()  # the window's layout was saved, with the app's data
+    assert not (tmp_path / "config" / "photosort").exists()  # and nothing in the user's own settings
 
 
 def test_import_as_a_published_model_takes_its_place(tmp_path, isolated_data_dir, small_vit_state_dict):

@@ -19,7 +19,7 @@ from photosort.core.pipeline import Controls, run_pipeline
 from photosort.core.scan import scan
 from photosort.core.vectors import SqliteVectorStore
 from photosort.core.watcher import Watcher
-from tests.library_helpers import png_bomb, write_photo
+from tests.library_helpers import png_bomb, wait_for, write_photo
 
 # Catalog
 
@@ -225,9 +225,22 @@ def test_cancel_stops_between_batches_and_keeps_what_was_committed(tmp_path):
     assert len(catalog.pending("m")) == 8  # the rest waits for the next run
 
 
+class ObservedControls(Controls):
+    """Controls that tell when the run has come to wait on them while paused."""
+
+    def __init__(self):
+        super().__init__()
+        self.held = threading.Event()
+
+    def wait_while_paused(self) -> None:
+        if self.paused:
+            self.held.set()
+        super().wait_while_paused()
+
+
 def test_pause_holds_the_run_until_resumed(tmp_path):
     _, catalog = catalogued(tmp_path, 8)
-    controls = Controls()
+    controls = ObservedControls()
     vectors = SqliteVectorStore(catalog.db)
     progress = []
 
@@ -239,8 +252,11 @@ def test_pause_holds_the_run_until_resumed(tmp_path):
                                                          "m", tmp_path / "thumbs"),
                               kwargs=dict(batch_size=4, controls=controls, on_progress=on_progress))
     worker.start()
-    time.sleep(1.5)
-    assert progress == [4] and controls.paused
+    assert controls.held.wait(10)
+    # That the run stays held can only be seen over some time: the last batch, already decoded, would commit
+    # well within it were the pause ignored.
+    worker.join(0.3)
+    assert worker.is_alive() and progress == [4]
     controls.resume()
     worker.join(10)
     assert progress == [4, 8]
@@ -252,20 +268,17 @@ def test_pause_holds_the_run_until_resumed(tmp_path):
 def test_the_watcher_waits_for_a_file_to_stop_growing(tmp_path):
     settled = []
     watcher = Watcher([tmp_path], settled.append, quiet_s=0.3)
-    watcher.start()
+    watcher.start()  # returns with the folder watched: what is written from now on is seen
     try:
-        time.sleep(0.3)
         with open(tmp_path / "slow.jpg", "wb") as file:
             for _ in range(6):
                 file.write(os.urandom(1000))
                 file.flush()
-                time.sleep(0.2)  # under the quiet time: still one burst
+                time.sleep(0.2)  # the writer's pace, under the quiet time: still one burst
             assert settled == []
         (tmp_path / ".hidden.jpg").write_bytes(b"x")
         (tmp_path / "download.jpg.part").write_bytes(b"x")
-        deadline = time.monotonic() + 10
-        while not settled and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for(lambda: settled, 10)
     finally:
         watcher.stop()
     assert len(settled) == 1 and {Path(path).name for path in settled[0]} == {"slow.jpg"}

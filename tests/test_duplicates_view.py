@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QStyle, QStyleOptionButton
+from PySide6.QtWidgets import QApplication, QLabel, QStyle, QStyleOptionButton
 
 from photosort.app.session import LibrarySession
 from photosort.app.thumbnails import ThumbnailLoader
 from photosort.core.catalog import Photo
-from photosort.core.dupes import NEAR, NEAR_WHY, SIMILAR, SIMILAR_WHY, Cluster
+from photosort.core.dupes import EXACT, NEAR, NEAR_WHY, SIMILAR, SIMILAR_WHY, Cluster
+from photosort.ui import duplicates_view
 from photosort.ui.duplicates_view import KIND_WORDS, DuplicatesView, MemberCard
 
 
@@ -112,3 +113,37 @@ def test_finding_duplicates_leaves_the_library_to_browsing_meanwhile(qtbot, tmp_
     finally:
         finish.set()
         session.close()
+
+
+def exact_cluster(number: int, root: Path, name: str = "photo.jpg") -> Cluster:
+    members = [photo(10 * number + copy, root / f"copy {copy}" / name) for copy in range(2)]
+    return Cluster(EXACT, members[0], members, "the same bytes", "the first", [members])
+
+
+def test_trashed_photos_leave_their_clusters_and_the_list_stays_in_place(qtbot, view, tmp_path, monkeypatch):
+    clusters = [exact_cluster(number, tmp_path) for number in range(4)]
+    view.set_clusters(clusters)
+    view.resize(700, 500)
+    item = view.list.item(2)
+    qtbot.mouseClick(view.list.viewport(), Qt.MouseButton.LeftButton, pos=view.list.visualItemRect(item).center())
+    trashed = []
+    view.trashRequested.connect(trashed.append)
+    monkeypatch.setattr(duplicates_view, "ask", lambda *args, **kwargs: True)
+    qtbot.mouseClick(view.trash_button, Qt.MouseButton.LeftButton)
+    assert [cluster.keep.id for cluster in trashed[0]] == [clusters[2].keep.id]
+    view.forget(frozenset({clusters[2].members[1].id}))  # the session's report: what went to the trash
+    assert view.list.count() == 3 and view.list.currentRow() == 2  # the next cluster, not the first
+    assert view.visible_clusters()[2] is clusters[3]
+    # A photo trashed from the grid leaves its cluster too: no card says it "goes to the trash" any more.
+    view.forget(frozenset({clusters[0].members[1].id}))
+    assert view.list.count() == 2 and all(len(cluster.members) == 2 for cluster in view.visible_clusters())
+
+
+def test_cluster_descriptions_wrap_in_a_narrow_list(qtbot, view, tmp_path):
+    long_name = "a holiday photo with a very long name that a camera app wrote for it.jpg"
+    view.set_clusters([exact_cluster(number, tmp_path, long_name) for number in range(3)])
+    view.resize(640, 500)
+    QApplication.processEvents()
+    assert view.list.horizontalScrollBar().maximum() == 0  # nothing hidden to the side
+    assert all(view.list.visualItemRect(view.list.item(row)).right() <= view.list.viewport().width()
+               for row in range(view.list.count()))

@@ -1,6 +1,7 @@
 """The layering rule, checked on every import statement of the package: `core` and `clip` never import Qt;
-`ui` never imports torch, hnswlib or sqlite3, nor the CLIP engine; `app` holds no widgets; and the app's
-process never loads torch at all (the model runs in a child process)."""
+`ui` never imports torch, hnswlib or sqlite3, nor the library engine or the CLIP engine (it goes through the
+app layer, and never reaches past the session to its library); `app` holds no widgets; and the app's process
+never loads torch at all (the model runs in a child process)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ FORBIDDEN = {
     "core": ("PySide6", "photosort.ui", "photosort.app"),
     "clip": ("PySide6", "photosort.ui", "photosort.app", "photosort.core"),
     "app": ("PySide6.QtWidgets", "photosort.ui", "torch"),
-    "ui": ("torch", "hnswlib", "sqlite3", "photosort.clip.loader", "photosort.clip.model", "photosort.clip.encoder"),
+    "ui": ("torch", "hnswlib", "sqlite3", "photosort.core", "photosort.clip"),
 }
 
 
@@ -51,6 +52,15 @@ def violations(layer: str) -> list[str]:
 def test_each_layer_imports_only_what_it_may():
     found = [line for layer in FORBIDDEN for line in violations(layer)]
     assert not found, "\n".join(found)
+
+
+def test_widgets_never_reach_past_the_session_to_its_library():
+    reaching = []
+    for path in sorted((PACKAGE / "ui").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Attribute) and node.attr == "library":
+                reaching.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} reads .library")
+    assert not reaching, "\n".join(reaching)
 
 
 def test_the_checker_sees_relative_and_plain_imports(tmp_path):

@@ -7,22 +7,13 @@ import subprocess
 import sys
 import time
 
-from tests.library_helpers import TINY_MODEL, run, status, write_photo
+from tests.library_helpers import TINY_MODEL, run, status, wait_for, write_photo
 
 
 def start(library, *args):
     return subprocess.Popen([sys.executable, "-m", "photosort", "--library", str(library), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
-
-
-def wait_for(condition, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_the_watcher_picks_up_a_photo_written_in_chunks(tmp_path):
@@ -39,7 +30,7 @@ def test_the_watcher_picks_up_a_photo_written_in_chunks(tmp_path):
             for start_at in range(0, len(data), len(data) // 5 + 1):
                 file.write(data[start_at:start_at + len(data) // 5 + 1])
                 file.flush()
-                time.sleep(0.4)
+                time.sleep(0.4)  # the copy's pace, under the watcher's quiet time
         assert wait_for(lambda: status(library)["indexed"] == 2, 60), status(library)
         assert status(library)["failed"] == 0  # never read half-written
         (folder / "first.jpg").unlink()

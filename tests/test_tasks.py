@@ -11,6 +11,11 @@ from photosort.app.tasks import TaskRunner, named_pool
 from photosort.core.errors import LibraryError
 
 
+def wait_until_every_outcome_is_handled(qtbot, runner: TaskRunner) -> None:
+    """Until no relay is left: each is deleted once its task's outcome has reached the UI thread."""
+    qtbot.waitUntil(lambda: not runner.findChildren(QObject), timeout=5000)
+
+
 def test_results_and_readable_errors_arrive_on_the_ui_thread(qtbot):
     runner = TaskRunner(named_pool("test", 2))
     outcomes = []
@@ -47,7 +52,10 @@ def test_after_close_nothing_starts_and_nothing_is_delivered(qtbot):
     from_worker.join()
     release.set()
     runner.pool.waitForDone()
-    qtbot.wait(200)  # the queued outcome of `slow`, and the worker's submission, would arrive now
+    # The worker's submission was queued to this thread before `slow` could report, so both have been handled
+    # once the relay of `slow` is gone; then anything they started has run.
+    wait_until_every_outcome_is_handled(qtbot, runner)
+    runner.pool.waitForDone()
     assert started == [] and delivered == []
 
 
@@ -71,7 +79,7 @@ def test_only_the_newest_task_of_a_kind_is_heard_and_a_waiting_older_one_is_skip
     release.set()
     qtbot.waitUntil(lambda: "newest" in delivered)
     runner.pool.waitForDone()
-    qtbot.wait(100)
+    wait_until_every_outcome_is_handled(qtbot, runner)
     assert "waiting" not in ran  # superseded before it started
     assert sorted(delivered) == ["newest", "other kind"]
 

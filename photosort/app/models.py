@@ -70,6 +70,11 @@ def model_choices() -> list[ModelChoice]:
     return choices
 
 
+def recommended_model() -> ModelInfo:
+    """The model the first-run dialog offers to download."""
+    return MODELS[RECOMMENDED_MODEL]
+
+
 def installed_choice() -> str | None:
     """A published model already on this machine (the recommended one first), for a library with none yet."""
     for choice in model_choices():
@@ -116,6 +121,13 @@ class ModelService(QObject):
 
     def cancel(self) -> None:
         self._cancel.set()
+
+    @staticmethod
+    def to_download(name: str) -> ModelInfo | None:
+        """The published model `name` when it is not on this computer yet (it must be downloaded before a
+        library can switch to it); None for one that is installed, the demo model, or a model file."""
+        info = MODELS.get(name)
+        return info if info is not None and installed_path(name) is None else None
 
     def import_file(self, path: Path) -> None:
         self._jobs.submit(lambda: run_in_child(import_checkpoint, str(path)), self.imported.emit,

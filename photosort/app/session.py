@@ -24,19 +24,22 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from ..core import resolve
-from ..core.catalog import BrowseRow
+from ..core.catalog import BrowseRow as BrowseRow  # the grid's rows, as the widgets know them
 from ..core.dupes import Cluster
 from ..core.errors import LibraryError
-from ..core.labels import ACCEPT, REJECT
-from ..core.library import Library, Tag
+from ..core.labels import ACCEPT, AUTO, REJECT
+from ..core.library import Library
+from ..core.names import is_image_name as is_image_name  # for the search bar: widgets ask the app layer
 from ..core.pipeline import Controls, Progress, default_workers
 from ..core.watcher import Watcher
 from .encoder_process import RemoteEncoder, decoder_pool
 from .tasks import TaskRunner, named_pool, readable
 
-SEARCH_LIMIT = 300  # results fetched per query: the relevant ones, and a "show more" of weaker ones
+SEARCH_PAGE = 300  # results fetched at a time: the relevant ones and weaker ones; "show more" fetches more
 # Progress reports reach the UI at most this often: a fast GPU finishes batches faster than anyone reads.
 PROGRESS_INTERVAL_S = 0.2
+MESSAGE_LABELS = 6  # labels named in a status-bar message, at most
+
 # Library jobs run side by side (a search while duplicates are compared), each taking the lock as it needs.
 LIBRARY_THREADS = 3
 
@@ -60,6 +63,15 @@ class IndexingState:
 
 
 @dataclass(frozen=True)
+class LibraryTotals:
+    """The whole library's numbers, for the status bar: they hold across passes and restarts."""
+    photos: int  # image files known, online or not
+    indexed: int  # with a vector for the library's model
+    unreadable: int  # files that could not be read, and places that could not be scanned
+    offline: int  # photos in folders that are not there now
+
+
+@dataclass(frozen=True)
 class View:
     """What the grid lists when it is not showing search results."""
     order: str = "date"
@@ -75,10 +87,16 @@ class LabelState:
 
 
 @dataclass(frozen=True)
+class PhotoTag:
+    label: str
+    suggested: bool  # put there by auto-tagging, not yet confirmed by the person
+
+
+@dataclass(frozen=True)
 class PhotoDetails:
     id: int
     path: str
-    tags: list[Tag]
+    tags: list[PhotoTag]
 
 
 @dataclass(frozen=True)
@@ -86,11 +104,12 @@ class SearchHit:
     row: BrowseRow
     score: float
     relevant: bool
+    ranked: bool = True  # False: a query of filters alone lists photos newest first, with no score
 
 
 @dataclass(frozen=True)
 class TrashReport:
-    moved: int
+    moved: frozenset[int]  # the ids of the photos moved to the trash
     freed_bytes: int
     failures: list[tuple[str, str]]  # (path, why it was not moved)
 
@@ -99,6 +118,7 @@ class LibrarySession(QObject):
     opened = Signal(object)  # the library folder
     photosChanged = Signal(object)  # list[BrowseRow] of the current view
     foldersChanged = Signal(object)  # list[FolderState]
+    totalsChanged = Signal(object)  # LibraryTotals
     indexing = Signal(object)  # IndexingState
     indexed = Signal(object)  # IndexingState at the end of a pass
     searchDone = Signal(int, object)  # generation, list[SearchHit], best first
@@ -140,6 +160,10 @@ class LibrarySession(QObject):
         self.last_pass: IndexingState | None = None  # how the latest indexing pass ended
 
     # Opening and closing
+
+    @property
+    def is_open(self) -> bool:
+        return self.library is not None
 
     def open(self) -> None:
         def work() -> tuple[Library, str | None]:
@@ -286,6 +310,13 @@ class LibrarySession(QObject):
         self.refresh_folders()
         self.refresh_photos()
         self.refresh_labels()
+        self.refresh_totals()
+
+    def refresh_totals(self) -> None:
+        def work(library: Library) -> LibraryTotals:
+            counts = library.status().counts
+            return LibraryTotals(counts.photos, counts.indexed, counts.failed, counts.offline)
+        self._run(work, self.totalsChanged.emit, latest="totals")
 
     def refresh_photos(self) -> None:
         view = self.view  # an older browse can finish last: only the newest fills the grid
@@ -410,8 +441,9 @@ class LibrarySession(QObject):
 
     # Search
 
-    def search(self, text: str) -> int:
-        """Start a search; its results come with the generation returned here (older ones are dropped)."""
+    def search(self, text: str, folder: Path | None = None, limit: int = SEARCH_PAGE) -> int:
+        """Start a search (within `folder` if given) for the best `limit` photos; its results come with the
+        generation returned here (older ones are dropped)."""
         self._search_generation += 1
         generation = self._search_generation
 
@@ -419,9 +451,9 @@ class LibrarySession(QObject):
             encoder = self.encoder()
             library = self._require()
             with library.lock:
-                results = library.search(encoder, text, k=SEARCH_LIMIT)
+                results = library.search(encoder, text, k=limit, folder=folder)
                 rows = {row.id: row for row in library.browse(ids=[result.id for result in results])}
-            return [SearchHit(rows[result.id], result.score, result.relevant) for result in results
+            return [SearchHit(rows[result.id], result.score, result.relevant, result.ranked) for result in results
                     if result.id in rows]
 
         # A query typed over is skipped if it has not started, and never answers if it has.
@@ -444,7 +476,13 @@ class LibrarySession(QObject):
             with library.lock:
                 library.retag(encoder, [name])
                 return _label_states(library)
-        self._jobs.submit(work, self._labels_done, self.error.emit)
+
+        def done(labels: list[LabelState]) -> None:
+            if previous is not None and self.view.tag == previous:
+                self.view = replace(self.view, tag=name)  # the label's view goes on under its new name
+            self._labels_done(labels)
+
+        self._jobs.submit(work, done, self.error.emit)
 
     def remove_label(self, name: str) -> None:
         def work(library: Library) -> list[LabelState]:
@@ -462,7 +500,18 @@ class LibrarySession(QObject):
             with library.lock:
                 library.retag(encoder)
                 return _label_states(library)
-        self._jobs.submit(work, self._labels_done, self.error.emit)
+
+        def done(labels: list[LabelState]) -> None:
+            self._labels_done(labels)
+            tagged = ", ".join(f"{label.name} {label.photos:,}" for label in labels[:MESSAGE_LABELS])
+            more = f" and {len(labels) - MESSAGE_LABELS} more labels" if len(labels) > MESSAGE_LABELS else ""
+            self.message.emit(f"Every photo tagged again: {tagged}{more}")
+
+        def failed(message: str) -> None:
+            self.error.emit(message)
+            self.refresh_labels()  # the labels as they are: the list stops waiting
+
+        self._jobs.submit(work, done, failed)
 
     def _labels_done(self, labels: list[LabelState]) -> None:
         self.labelsChanged.emit(labels)
@@ -474,7 +523,7 @@ class LibrarySession(QObject):
         """The person accepts or rejects a label on a photo; the label learns from it at once."""
         def work(library: Library) -> tuple[PhotoDetails, list[LabelState]]:
             library.judge(label, [path], ACCEPT if accept else REJECT)
-            return PhotoDetails(photo_id, path, library.photo_tags(photo_id)), _label_states(library)
+            return _details(library, photo_id, path), _label_states(library)
 
         def done(result: tuple[PhotoDetails, list[LabelState]]) -> None:
             self.photoDetails.emit(result[0])
@@ -485,7 +534,7 @@ class LibrarySession(QObject):
         self._run(work, done)
 
     def details(self, photo_id: int, path: str) -> None:
-        self._run(lambda library: PhotoDetails(photo_id, path, library.photo_tags(photo_id)),
+        self._run(lambda library: _details(library, photo_id, path),
                   self.photoDetails.emit)
 
     # Duplicates and the trash
@@ -504,14 +553,15 @@ class LibrarySession(QObject):
         def work(library: Library) -> TrashReport:
             steps = resolve.plan(clusters, library.reference_folders).steps
             outcome = library.trash_duplicates(steps)
-            return TrashReport(len(outcome.moved), sum(step.photo.size for step in outcome.moved),
+            return TrashReport(frozenset(step.photo.id for step in outcome.moved),
+                               sum(step.photo.size for step in outcome.moved),
                                [(step.photo.path, why) for step, why in outcome.failed])
         self._run(work, self._trash_done)
 
     def trash_photos(self, rows: list[BrowseRow]) -> None:
         def work(library: Library) -> TrashReport:
             moved, failed = library.trash_photos([row.id for row in rows])
-            return TrashReport(len(moved), sum(photo.size for photo in moved),
+            return TrashReport(frozenset(photo.id for photo in moved), sum(photo.size for photo in moved),
                                [(photo.path, why) for photo, why in failed])
         self._run(work, self._trash_done)
 
@@ -522,3 +572,8 @@ class LibrarySession(QObject):
 def _label_states(library: Library) -> list[LabelState]:
     counts = library.labels.counts()
     return [LabelState(name, prompts, counts.get(name, 0)) for name, prompts in library.labels.labels().items()]
+
+
+def _details(library: Library, photo_id: int, path: str) -> PhotoDetails:
+    tags = [PhotoTag(tag.label, tag.source == AUTO) for tag in library.photo_tags(photo_id)]
+    return PhotoDetails(photo_id, path, tags)

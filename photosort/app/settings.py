@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from ..paths import APP_NAME
+from ..paths import APP_NAME, DATA_DIR_VARIABLE
+
+SETTINGS_FILE = "settings.ini"
 
 DEVICES = ("auto", "cpu", "gpu")  # what the person picks; "gpu" means CUDA, else Apple's Metal
 
 
 class AppSettings:
     def __init__(self, path: Path | None = None):
-        # A file of its own in tests and portable installs; the system's place otherwise.
+        # A file of its own where asked, and wherever the data folder is set apart (`PHOTOSORT_DATA_DIR`: tests,
+        # a portable install on a USB stick), so nothing of the app is read from or left in the user's own
+        # settings; the system's place otherwise.
+        path = path or isolated_settings_file()
         self._store = QSettings(str(path), QSettings.Format.IniFormat) if path else QSettings(APP_NAME, APP_NAME)
+
+    @property
+    def location(self) -> str:
+        return self._store.fileName()
 
     def _get(self, key: str, default: str) -> str:
         value = self._store.value(key, default)
@@ -47,3 +57,8 @@ class AppSettings:
     def sync(self) -> None:
         self._store.sync()
 
+
+def isolated_settings_file() -> Path | None:
+    """The settings file inside a data folder set apart by `PHOTOSORT_DATA_DIR`, if one is."""
+    folder = os.environ.get(DATA_DIR_VARIABLE)
+    return Path(folder).expanduser() / SETTINGS_FILE if folder else None

@@ -15,6 +15,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, Signal
 from PySide6.QtGui import QImage, QImageReader
 
+from ..core.decode import thumbnail_path
+
 # Pictures read but not yet shown (the grid keeps what it shows as pixmaps): a few screens' worth, ~40 MB.
 CACHE_ITEMS = 400
 QUEUE_LIMIT = 256  # requests beyond this are dropped, oldest first: they have long scrolled out of view
@@ -33,6 +35,23 @@ def read_image(sources: list[Path], side: int) -> QImage | None:
         if not image.isNull():
             return image
     return None
+
+
+def picture_key(kind: str, photo) -> tuple:
+    """What a picture of `photo` (a browse row, a duplicate's photo) is requested and cached under: its content,
+    the fingerprint, never its row id (a deleted photo's id goes to the next one added). A photo not
+    fingerprinted yet goes by its path, size and date, which an edit changes."""
+    return kind, photo.fingerprint or (photo.path, photo.size, getattr(photo, "taken", None))
+
+
+def picture_sources(photo, thumbnails: Path | None, thumbnail_first: bool) -> list[Path]:
+    """Where a picture of `photo` can be read: its file, and the library's thumbnail of it (which serves
+    when its folder is offline), the thumbnail first where a small picture will do."""
+    sources = [Path(photo.path)]
+    if thumbnails is not None and photo.fingerprint:
+        thumbnail = thumbnail_path(thumbnails, photo.fingerprint)
+        sources.insert(0 if thumbnail_first else 1, thumbnail)
+    return sources
 
 
 class _Signals(QObject):

@@ -68,17 +68,15 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return state_dict
 
 
-def _reason(path: Path, error: Exception, limit: int = 160) -> str:
-    """Why a file is no checkpoint, in a line: the readers' own messages run to many lines, or to one digit."""
+def _reason(path: Path, error: Exception) -> str:
+    """Why a file is no checkpoint, in words a person can act on. The readers' own messages are for their
+    authors ("KeyError: 101", "invalid load key"); they stay in the traceback (PHOTOSORT_TRACEBACK=1)."""
     if path.stat().st_size == 0:
         return "the file is empty"
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    if lines and lines[0].startswith("Weights only load failed"):
+    first_line = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+    if first_line.startswith("Weights only load failed"):
         return "it holds Python objects other than tensors, which are refused for safety"
-    detail = lines[0] if lines else ""
-    detail = detail if len(detail) <= limit else detail[:limit] + "…"
-    return ("it is not a safetensors, PyTorch or TorchScript checkpoint "
-            f"({type(error).__name__}{': ' + detail if detail else ''})")
+    return "it is not a model file (safetensors, PyTorch or TorchScript), or it is damaged or incomplete"
 
 
 def unwrap(raw: object) -> dict[str, torch.Tensor] | None:

@@ -18,6 +18,7 @@ import errno
 import json
 import os
 import re
+import shlex
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -32,7 +33,7 @@ from ..paths import user_data_dir
 from ..templates import expand, is_short_query, templates_for
 from . import exif, resolve
 from . import user_work
-from .catalog import (MODEL_KEY, REFERENCE_KEY, BrowseRow, Counts, Folder, Photo, SqliteCatalog,
+from .catalog import (MODEL_KEY, OK, REFERENCE_KEY, BrowseRow, Counts, Folder, Photo, SqliteCatalog,
                       describe_database_error, read_photo_ids_record)
 from .decode import decode, fingerprint
 from .dupe_inputs import DuplicateInputs, same_bytes, same_pixels
@@ -53,7 +54,8 @@ CATALOG_FILE = "catalog.sqlite"
 REFERENCE_REFUSAL = "it is in a reference folder: photosort never moves those"
 TEXT_CACHE_SIZE = 512  # query texts whose vectors are kept while the app runs
 # A filtered search scores the photos that pass the filters directly (exact) when they are at most this many;
-# beyond, the index is searched with the filter.
+# beyond, the index is searched with the filter. Exact scoring reads this many vectors at a time (100 MB at 512
+# dimensions).
 EXACT_FILTER_LIMIT = 50_000
 
 
@@ -66,8 +68,9 @@ def default_library_dir() -> Path:
 class SearchResult:
     id: int
     path: str
-    score: float
-    relevant: bool = True  # stands out from what the query scores on unrelated photos
+    score: float  # the cosine to the query; 0.0 where the results are not ranked
+    relevant: bool = True  # stands out from what the query scores on unrelated photos (always, unranked)
+    ranked: bool = True  # False: a query of filters alone, whose photos come newest first, with no score
 
 
 @dataclass(frozen=True)
@@ -389,22 +392,29 @@ class Library:
     # Search
 
     def search(self, encoder: TextImageEncoder, text: str | None = None, image: os.PathLike | str | None = None,
-               k: int = 20) -> list[SearchResult]:
+               k: int = 20, folder: Path | None = None) -> list[SearchResult]:
         """The k photos nearest a query (see photosort.core.query) and/or an example image, best first, each
-        marked relevant or not against what the query scores on the rest of the library."""
+        marked relevant or not against what the query scores on the rest of the library. A query of filters
+        alone lists the k newest photos that pass them, unranked. `folder`: only photos under that folder."""
         query = parse(text) if text else Query()
         if image is not None:
             query.terms.append(Term(1.0, image=str(image)))
-        if not query.terms:
+        if not query.terms and not query.filtered:
             raise LibraryError("give a text, an image, or both to search for")
-        vector = self.query_vector(encoder, query)
+        self._check_filters(query)
+        query.terms = [replace(term, image=str(self._example_path(term.image))) if term.image else term
+                       for term in query.terms]
+        vector = self.query_vector(encoder, query) if query.terms else None
         index = self.index()
         if index is None:
             return []
-        if query.filtered:
-            hits = self._filtered_hits(index, vector, query, k)
-        else:
-            hits = [(hit.id, hit.score) for hit in index.search(vector, k)]
+        allowed = None
+        if query.filtered or folder is not None:
+            allowed = np.intersect1d(self._filter_ids(query, folder), index.ids)
+        if vector is None:
+            return [SearchResult(row.id, row.path, 0.0, ranked=False)
+                    for row in self.catalog.browse("date", ids=allowed.tolist())[:k]]
+        hits = self._hits(index, vector, allowed, k)
         photos = self.catalog.photos_by_id(photo_id for photo_id, _ in hits)
         # An example photo matches itself perfectly: the cutoff is set by the best of the others, or "more like
         # this" would show the photo alone.
@@ -424,29 +434,76 @@ class Library:
         sample = self._sample[1]
         return background(sample @ vector if len(sample) else np.zeros(0))
 
-    def _filtered_hits(self, index: VectorIndex, vector: np.ndarray, query: Query, k: int
-                       ) -> list[tuple[int, float]]:
-        allowed = np.intersect1d(self._filter_ids(query), index.ids)
-        if len(allowed) == 0:
-            return []
-        if len(allowed) <= EXACT_FILTER_LIMIT:
-            ids, vectors = self.vectors.photo_vectors(self._require_model(), allowed.tolist())
-            scores = vectors @ vector
-            best = np.argsort(-scores)[:k]
-            return [(int(ids[row]), float(scores[row])) for row in best]
-        return [(hit.id, hit.score) for hit in index.search(vector, k, allowed=allowed)]
+    def _check_filters(self, query: Query) -> None:
+        """A tag or folder filter that names nothing of the library is a slip to point out: an empty result
+        would pass for "no such photos"."""
+        for label in query.tags:
+            if self.catalog.db.execute("SELECT 1 FROM labels WHERE name = ? COLLATE NOCASE", (label,)).fetchone():
+                continue
+            names = list(self.labels.labels())
+            raise LibraryError(f"tag:{label}: there is no label {label!r} "
+                               + (f"(labels: {', '.join(names)})" if names else "(this library has no labels yet)"))
+        for folder in query.folders:
+            clause, values = _folder_clause(folder)
+            if not self.catalog.db.execute(f"SELECT 1 FROM photos p WHERE {clause} LIMIT 1", values).fetchone():
+                raise LibraryError(f"folder:{folder}: no folder of the library matches it (give a folder's name, "
+                                   "the end of its path, or its full path)")
 
-    def _filter_ids(self, query: Query) -> np.ndarray:
-        """Ids of the photos that pass the query's filters (folder, tag, dates)."""
+    def _example_path(self, name: str) -> Path:
+        """An example photo's file: the file the term names, else the library's photo of that file name (a
+        name alone, so that a photo can be asked for wherever the command runs)."""
+        path = Path(name).expanduser()
+        if path.exists() or Path(name).name != name:
+            return path  # a path to nothing is reported when the example is read
+        wanted = name.casefold()
+        matches = [found for (found,) in self.catalog.db.execute("SELECT path FROM photos WHERE state = ?", (OK,))
+                   if found.rpartition(os.sep)[2].casefold() == wanted]
+        if not matches:
+            raise LibraryError(f"no photo named {name} in the library, and no such file")
+        if len(matches) > 1:
+            raise LibraryError(f"{len(matches)} photos of the library are named {name}: give the one you mean "
+                               f"with its folder, e.g. +{shlex.quote(matches[0])}")
+        return Path(matches[0])
+
+    def _hits(self, index: VectorIndex, vector: np.ndarray, allowed: np.ndarray | None, k: int
+              ) -> list[tuple[int, float]]:
+        """The k best (id, score) among the allowed photos (None: all)."""
+        candidates = index.ids if allowed is None else allowed
+        # Every candidate wanted (the last page of results), or few enough: all are scored, exactly.
+        if k >= len(candidates) or (allowed is not None and len(allowed) <= EXACT_FILTER_LIMIT):
+            return self._exact_hits(candidates, vector, k)
+        try:
+            found = np.array([hit.id for hit in index.search(vector, k, allowed=allowed)], np.int64)
+        except RuntimeError:  # hnswlib's walk reached fewer than k photos: many identical copies cut its graph up
+            found = candidates
+        # Scored again from the stored vectors (the index keeps them at another precision), as the exact path
+        # scores: near ties keep their order whatever k is, and a longer page starts as the shorter one did.
+        return self._exact_hits(found, vector, k)
+
+    def _exact_hits(self, ids: np.ndarray, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The k best of these photos by their stored vectors, scored a bounded number at a time."""
+        model = self._require_model()
+        found, scores = [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
+        for start in range(0, len(ids), EXACT_FILTER_LIMIT):
+            chunk_ids, vectors = self.vectors.photo_vectors(model, ids[start:start + EXACT_FILTER_LIMIT].tolist())
+            if len(chunk_ids):
+                found.append(chunk_ids)
+                scores.append(vectors @ vector)
+        ids, scores = np.concatenate(found), np.concatenate(scores)
+        best = np.lexsort((ids, -scores))[:k]  # equal scores (copies of a photo) by id: the same order every time
+        return [(int(ids[row]), float(scores[row])) for row in best]
+
+    def _filter_ids(self, query: Query, within: Path | None = None) -> np.ndarray:
+        """Ids of the photos that pass the query's filters (folder, tag, dates) and lie under `within`."""
         clauses, values = [], []
         for folder in query.folders:
-            place = Path(folder).expanduser()
-            if place.is_absolute() or place.is_dir():
-                clauses.append("p.path LIKE ? ESCAPE '\\'")
-                values.append(_like_escape(str(place.resolve()).rstrip(os.sep) + os.sep) + "%")
-            else:  # a folder's name, or the end of its path, anywhere in the library
-                clauses.append("(? || lower(p.path)) LIKE ? ESCAPE '\\'")
-                values += [os.sep, "%" + _like_escape(os.sep + folder.strip(os.sep).lower() + os.sep) + "%"]
+            clause, folder_values = _folder_clause(folder)
+            clauses.append(clause)
+            values += folder_values
+        if within is not None:
+            clause, folder_values = _under_clause(Path(within).expanduser().resolve())
+            clauses.append(clause)
+            values += folder_values
         for label in query.tags:
             clauses.append("EXISTS (SELECT 1 FROM tags t WHERE t.photo_id = p.id AND t.label = ? COLLATE NOCASE)")
             values.append(label)
@@ -690,6 +747,20 @@ def _described(error: OSError, folder: Path) -> LibraryError:
 
 def _unit(vector: np.ndarray) -> np.ndarray:
     return vector / max(float(np.linalg.norm(vector)), 1e-12)
+
+
+def _folder_clause(folder: str) -> tuple[str, list[str]]:
+    """SQL (over photos as p) for a `folder:` filter: under that path, or under a folder of that name or path end
+    anywhere in the library."""
+    place = Path(folder).expanduser()
+    if place.is_absolute() or place.is_dir():
+        return _under_clause(place.resolve())
+    return ("(? || lower(p.path)) LIKE ? ESCAPE '\\'",
+            [os.sep, "%" + _like_escape(os.sep + folder.strip(os.sep).lower() + os.sep) + "%"])
+
+
+def _under_clause(folder: Path) -> tuple[str, list[str]]:
+    return "p.path LIKE ? ESCAPE '\\'", [_like_escape(str(folder).rstrip(os.sep) + os.sep) + "%"]
 
 
 def _like_escape(text: str) -> str:

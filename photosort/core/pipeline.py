@@ -40,7 +40,7 @@ class Progress:
     total: int
     encoded: int
     failed: int
-    seconds: float
+    seconds: float  # time spent working: pauses are not counted
 
 
 @dataclass
@@ -58,16 +58,33 @@ class Controls:
         self._running = threading.Event()
         self._running.set()
         self.cancelled = threading.Event()
+        self._lock = threading.Lock()
+        self._paused_at: float | None = None
+        self._paused_before = 0.0  # seconds of the pauses that have ended
 
     def pause(self) -> None:
-        self._running.clear()
+        with self._lock:
+            if self._paused_at is None:
+                self._paused_at = time.monotonic()
+            self._running.clear()
 
     def resume(self) -> None:
-        self._running.set()
+        with self._lock:
+            if self._paused_at is not None:
+                self._paused_before += time.monotonic() - self._paused_at
+                self._paused_at = None
+            self._running.set()
+
+    def paused_seconds(self) -> float:
+        """How long these controls have been paused in all, the pause going on included: a run's speed is
+        its photos over the time it was let work."""
+        with self._lock:
+            ongoing = time.monotonic() - self._paused_at if self._paused_at is not None else 0.0
+            return self._paused_before + ongoing
 
     def cancel(self) -> None:
         self.cancelled.set()
-        self._running.set()
+        self.resume()
 
     @property
     def paused(self) -> bool:
@@ -96,6 +113,7 @@ def run_pipeline(photos: list[Photo], encoder: PictureEncoder, catalog: Catalog,
     lock = lock or nullcontext()
     run = IndexRun()
     started = time.monotonic()
+    paused_before = controls.paused_seconds()
     workers = workers or default_workers()
     read_ahead = max(batch_size * 2, workers * 2)
     own_pool = decoders is None
@@ -137,8 +155,9 @@ def run_pipeline(photos: list[Photo], encoder: PictureEncoder, catalog: Catalog,
             run.read += len(good) - len(fresh)
             run.failed += len(batch) - len(good)
             if on_progress:
+                working = time.monotonic() - started - (controls.paused_seconds() - paused_before)
                 on_progress(Progress(run.encoded + run.read + run.failed, len(photos), run.encoded, run.failed,
-                                     time.monotonic() - started))
+                                     working))
         if controls.cancelled.is_set():
             run.cancelled = True
     finally:

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from ..app.models import DEMO_MODEL, ModelService, model_choices, partial_bytes
 from ..app.session import FolderState
 from ..app.settings import DEVICES
+from .words import plural
 
 CHECKPOINT_FILTER = "CLIP checkpoints (*.pt *.pth *.bin *.safetensors);;All files (*)"
 
@@ -219,8 +220,8 @@ class FailuresDialog(QDialog):
         self.setWindowTitle("Files that could not be read — photosort")
         self.resize(800, 400)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(f"{len(failures)} files could not be read. The rest of the library is fine; "
-                                "these are tried again when they change."))
+        layout.addWidget(QLabel(f"{plural(len(failures), 'file', 'files')} could not be read. The rest of the "
+                                "library is fine; these are tried again when they change."))
         table = QTableWidget(len(failures), 2)
         table.setHorizontalHeaderLabels(["File", "Why"])
         for row, (path, reason) in enumerate(failures):

@@ -27,12 +27,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..app.thumbnails import ThumbnailLoader
-from ..core.decode import thumbnail_path
-from ..core.dupes import EXACT, KINDS, NEAR, SIMILAR, Cluster
-from ..core.resolve import plan as trash_plan
+from ..app.duplicates import EXACT, KINDS, NEAR, SIMILAR, Cluster, trash_plan
+from ..app.thumbnails import ThumbnailLoader, picture_key, picture_sources
 from .dialogs import ask
 from .preview import file_size
+from .words import plural
 
 CARD_SIDE = 220
 KIND_WORDS = {EXACT: "Exact copies", NEAR: "Same picture, copied or re-saved",
@@ -80,11 +79,9 @@ class MemberCard(QFrame):
                            else "goes to the trash", wordWrap=True)
         layout.addWidget(self.note)
         layout.addStretch()
-        self.key = ("dupe", photo.id)
+        self.key = picture_key("dupe", photo)
         loader.loaded.connect(self._arrived)
-        sources = [Path(photo.path)]
-        if thumbnails is not None and photo.fingerprint:
-            sources.insert(0, thumbnail_path(thumbnails, photo.fingerprint))
+        sources = picture_sources(photo, thumbnails, thumbnail_first=True)
         cached = loader.cached(self.key)
         if cached is not None:
             self._arrived(self.key, cached)
@@ -134,26 +131,36 @@ class DuplicatesView(QWidget):
         layout = QVBoxLayout(self)
         bar = QHBoxLayout()
         self.find_button = QPushButton("Find duplicates")
-        self.find_button.clicked.connect(self._find)
+        self.find_button.clicked.connect(self.find)
         bar.addWidget(self.find_button)
+        kinds = QHBoxLayout()  # a line of its own: the page fits a narrow window
         self.kind_boxes = {}
         for kind in KINDS:
             box = QCheckBox(kind.capitalize(), checked=True)
             box.setToolTip(KIND_WORDS[kind])
-            box.toggled.connect(self._refill)
+            box.toggled.connect(lambda _: self._refill(self.list.currentRow()))
             self.kind_boxes[kind] = box
-            bar.addWidget(box)
+            kinds.addWidget(box)
+        kinds.addStretch()
         bar.addStretch()
         self.trash_all_button = QPushButton("Move all others to trash…")
         self.trash_all_button.setToolTip("Every listed exact and near cluster: all but the kept photo")
         self.trash_all_button.clicked.connect(self._trash_all)
         bar.addWidget(self.trash_all_button)
         layout.addLayout(bar)
+        layout.addLayout(kinds)
         self.summary = QLabel("Compare the library's photos to find copies and look-alikes.", wordWrap=True)
         layout.addWidget(self.summary)
         splitter = QSplitter()
         self.list = QListWidget()
         self.list.setAccessibleName("Duplicate clusters")
+        # Each description wraps to the list's width (a long file name is shortened in its middle): read whole,
+        # never behind a sideways scroll.
+        self.list.setWordWrap(True)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.list.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setSpacing(3)  # one cluster's lines apart from the next one's
         self.list.currentRowChanged.connect(self._show_cluster)
         splitter.addWidget(self.list)
         right = QWidget()
@@ -172,7 +179,13 @@ class DuplicatesView(QWidget):
         self.group.idClicked.connect(self._keeper_chosen)
         self._refill()
 
-    def _find(self) -> None:
+    @property
+    def finding(self) -> bool:
+        return not self.find_button.isEnabled()
+
+    def find(self) -> None:
+        if self.finding:
+            return
         self.find_button.setEnabled(False)
         self.summary.setText("Comparing…")
         self.findRequested.emit()
@@ -185,6 +198,27 @@ class DuplicatesView(QWidget):
         self.clusters = clusters
         self._refill()
 
+    def forget(self, photo_ids: frozenset[int]) -> None:
+        """Photos gone to the trash leave their clusters; a cluster left with one photo is no cluster. The
+        list stays where the person was."""
+        if not photo_ids or not any(member.id in photo_ids for cluster in self.clusters for member in cluster.members):
+            return
+        row = self.list.currentRow()
+        remaining = []
+        for cluster in self.clusters:
+            members = [member for member in cluster.members if member.id not in photo_ids]
+            if len(members) < 2:
+                continue
+            if len(members) < len(cluster.members):
+                keep = cluster.keep if cluster.keep.id not in photo_ids else members[0]
+                exact = [group for group in ([m for m in group if m.id not in photo_ids]
+                                             for group in cluster.exact_copies) if len(group) > 1]
+                cluster = replace(cluster, members=members, keep=keep, exact_copies=exact,
+                                  keep_reason=cluster.keep_reason if keep is cluster.keep else "your choice")
+            remaining.append(cluster)
+        self.clusters = remaining
+        self._refill(row)
+
     def failed(self) -> None:
         self.find_button.setEnabled(True)
         self.summary.setText("Could not compare the photos.")
@@ -192,7 +226,8 @@ class DuplicatesView(QWidget):
     def visible_clusters(self) -> list[Cluster]:
         return [cluster for cluster in self.clusters if self.kind_boxes[cluster.kind].isChecked()]
 
-    def _refill(self) -> None:
+    def _refill(self, row: int = 0) -> None:
+        """List the clusters shown, and show the one at `row` (the next, where that one has gone)."""
         shown = self.visible_clusters()
         self.list.clear()
         for cluster in shown:
@@ -205,11 +240,12 @@ class DuplicatesView(QWidget):
         steps = trash_plan([c for c in shown if c.kind != SIMILAR], self.reference).steps
         if self.clusters or not self.find_button.isEnabled():
             freed = file_size(sum(step.photo.size for step in steps))
-            self.summary.setText(f"{len(shown)} clusters; {len(steps)} copies ({freed}) can go" if shown
+            self.summary.setText(f"{plural(len(shown), 'cluster', 'clusters')}; "
+                                 f"{plural(len(steps), 'copy', 'copies')} ({freed}) can go" if shown
                                  else "No duplicates found.")
         self.trash_all_button.setEnabled(bool(steps))
         if shown:
-            self.list.setCurrentRow(0)
+            self.list.setCurrentRow(min(max(row, 0), len(shown) - 1))
         else:
             self._show_cluster(-1)
 
@@ -246,9 +282,7 @@ class DuplicatesView(QWidget):
         keep = next(photo for photo in cluster.members if photo.id == photo_id)
         chosen = replace(cluster, keep=keep, keep_reason="your choice")
         self.clusters[self.clusters.index(cluster)] = chosen
-        row = self.list.currentRow()
-        self._refill()
-        self.list.setCurrentRow(row)
+        self._refill(self.list.currentRow())
 
     def _trash_current(self) -> None:
         cluster = self._current()
@@ -265,12 +299,11 @@ class DuplicatesView(QWidget):
                 information=True)
             return
         size = sum(step.photo.size for step in plan.steps)
-        protected = f"\n{len(plan.protected)} in reference folders stay where they are." if plan.protected else ""
-        files = f"{len(plan.steps)} file{'s' if len(plan.steps) > 1 else ''}"
+        kept = len(plan.protected)
+        protected = "" if not kept else "\n1 photo in a reference folder stays where it is." if kept == 1 else \
+            f"\n{kept:,} photos in reference folders stay where they are."
+        files = plural(len(plan.steps), "file", "files")
         if ask(self, "Move to trash", f"Move {files} ({file_size(size)}) to the trash?\n"
                f"The kept photo of each cluster stays and takes on their tags.{protected}\n"
                "You can restore them from the system trash."):
-            done = {id(cluster) for cluster in clusters}
-            self.clusters = [cluster for cluster in self.clusters if id(cluster) not in done]
-            self.trashRequested.emit(clusters)
-            self._refill()
+            self.trashRequested.emit(clusters)  # they leave the list once they are in the trash: `forget`

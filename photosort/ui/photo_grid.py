@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import (
     QAbstractListModel,
+    QItemSelection,
     QMimeData,
     QModelIndex,
     QPersistentModelIndex,
@@ -22,20 +23,20 @@ from PySide6.QtCore import (
     QUrl,
     Signal,
 )
-from PySide6.QtGui import QFontMetrics, QImage, QPainter, QPalette, QPixmap
-from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+from PySide6.QtGui import QFontMetrics, QImage, QPainter, QPalette, QPixmap, QRegion
+from PySide6.QtWidgets import QAbstractItemView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from ..app.thumbnails import ThumbnailLoader
-from ..core.catalog import BrowseRow
-from ..core.decode import thumbnail_path
+from ..app.session import BrowseRow
+from ..app.thumbnails import ThumbnailLoader, picture_key, picture_sources
 
 THUMBNAIL_SIDE = 160  # the cell's picture; the library's thumbnails are 256 px, so they are only scaled down
 CELL = QSize(THUMBNAIL_SIDE + 16, THUMBNAIL_SIDE + 40)
 
-LAYOUT_BATCH = 5000  # rows laid out between two looks at the event queue: a few milliseconds
 PIXMAP_CACHE = 1000  # thumbnails kept ready to paint: many screens of scrolling back, at most ~100 MB
 CAPTION_CACHE = 20_000  # shortened file names kept for painting
 SMALL_CHANGE = 200  # rows added or removed at once that are reported one run at a time (an import's arrivals)
+
+CELL_PICTURE = "cell"  # the grid's thumbnails, among the loader's other pictures
 
 # Custom roles: what the rest of the UI reads off an index.
 RowRole = Qt.ItemDataRole.UserRole + 1
@@ -54,10 +55,10 @@ class PhotoListModel(QAbstractListModel):
         self.rows: list[BrowseRow] = []
         self.scores: dict[int, Score] = {}  # by photo id, while showing search results
         self._ids = np.zeros(0, np.int64)  # the rows' photo ids, in order
-        self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()  # what was painted lately, newest last
+        self._pixmaps: OrderedDict[tuple, QPixmap] = OrderedDict()  # what was painted lately, newest last
         # Photos whose picture could not be read: not asked for again at every repaint, only once the
         # contents change (an indexing pass may have written their thumbnails since).
-        self._unreadable: set[int] = set()
+        self._unreadable: set[tuple] = set()
         loader.loaded.connect(self._picture_arrived)
 
     # Qt's model interface
@@ -103,42 +104,40 @@ class PhotoListModel(QAbstractListModel):
     # Thumbnails
 
     def picture(self, row: BrowseRow) -> QPixmap | None:
-        pixmap = self._pixmaps.get(row.id)
+        key = picture_key(CELL_PICTURE, row)
+        pixmap = self._pixmaps.get(key)
         if pixmap is not None:
-            self._pixmaps.move_to_end(row.id)
+            self._pixmaps.move_to_end(key)
             return pixmap
-        image = self.loader.cached(row.id)
+        image = self.loader.cached(key)
         if image is not None:
             pixmap = QPixmap.fromImage(image)
-            self.loader.forget(row.id)  # kept here from now on, as a pixmap
-            self._pixmaps[row.id] = pixmap
+            self.loader.forget(key)  # kept here from now on, as a pixmap
+            self._pixmaps[key] = pixmap
             while len(self._pixmaps) > PIXMAP_CACHE:
                 self._pixmaps.popitem(last=False)
             return pixmap
-        if row.id in self._unreadable:
+        if key in self._unreadable:
             return None
-        sources = [Path(row.path)]
-        if self.thumbnails is not None and row.fingerprint:
-            sources.insert(0, thumbnail_path(self.thumbnails, row.fingerprint))
-        self.loader.request(row.id, sources, THUMBNAIL_SIDE)
+        self.loader.request(key, picture_sources(row, self.thumbnails, thumbnail_first=True), THUMBNAIL_SIDE)
         return None
 
     def _picture_arrived(self, key: object, image: QImage) -> None:
-        row = self.row_of(key) if isinstance(key, int) else None
-        if row is not None and image.isNull():
+        if not (isinstance(key, tuple) and key[:1] == (CELL_PICTURE,)) or not self.rows:
+            return
+        if image.isNull():
             self._unreadable.add(key)
-        elif row is not None:
-            index = self.index(row)
-            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+        else:  # the cells showing it (copies share it) are repainted; Qt repaints only what is on screen
+            self.dataChanged.emit(self.index(0), self.index(len(self.rows) - 1), [Qt.ItemDataRole.DecorationRole])
 
     # Contents
 
     def set_rows(self, rows: list[BrowseRow], scores: dict[int, Score] | None = None,
-                 ids: np.ndarray | None = None) -> None:
+                 ids: np.ndarray | None = None) -> bool:
         """New contents (`ids`: the rows' ids, when the caller has them already). Rows that stay keep their
         cells, and the view its selection: a few removals and insertions are reported as such, so a photo
         arriving during an import does not reset the grid. The comparison runs in numpy: a few milliseconds
-        for 100,000 photos."""
+        for 100,000 photos. Whether the model was reset (the photos are others, or in another order)."""
         self.scores = scores or {}
         self._unreadable.clear()
         new_ids = np.fromiter((row.id for row in rows), np.int64, len(rows)) if ids is None else ids
@@ -147,7 +146,7 @@ class PhotoListModel(QAbstractListModel):
             self.rows = rows
             if rows:
                 self.dataChanged.emit(self.index(0), self.index(len(rows) - 1))
-            return
+            return False
         staying = np.isin(old_ids, new_ids)  # [old]
         arriving = ~np.isin(new_ids, old_ids)  # [new]
         changed = int(len(staying) - staying.sum() + arriving.sum())
@@ -158,7 +157,7 @@ class PhotoListModel(QAbstractListModel):
             self.beginResetModel()
             self.rows, self._ids = rows, new_ids
             self.endResetModel()
-            return
+            return True
         for start, end in reversed(_runs(~staying)):  # removals, bottom up
             self.beginRemoveRows(QModelIndex(), start, end - 1)
             del self.rows[start:end]
@@ -172,6 +171,7 @@ class PhotoListModel(QAbstractListModel):
         self.rows = rows  # the same photos now, in their newest state (a size or date read since)
         if rows:
             self.dataChanged.emit(self.index(0), self.index(len(rows) - 1))
+        return False
 
     def row_of(self, photo_id: int) -> int | None:
         found = np.flatnonzero(self._ids == photo_id)
@@ -251,9 +251,48 @@ class PhotoDelegate(QStyledItemDelegate):
         return caption
 
 
-class PhotoGrid(QListView):
+class GridGeometry:
+    """Where every cell of the grid lies, for a viewport `width` wide: the one source the painting, the clicks,
+    the keyboard and the scroll range all read. Columns of at least a cell's width fill the whole width, the
+    spare pixels shared among them, so the grid ends at the window's edge."""
+
+    def __init__(self, width: int, count: int):
+        self.columns = max(1, width // CELL.width())
+        self.cell_width = max(CELL.width(), width // self.columns)
+        self.count = count
+        self.lines = -(-count // self.columns)
+        self.height = self.lines * CELL.height()
+
+    def cell(self, number: int) -> QRect:
+        """The cell of photo `number`, in the grid's own coordinates (0, 0 the top left of the first line)."""
+        line, column = divmod(number, self.columns)
+        return QRect(column * self.cell_width, line * CELL.height(), self.cell_width, CELL.height())
+
+    def number_at(self, x: int, y: int) -> int | None:
+        if x < 0 or y < 0:
+            return None
+        column, line = x // self.cell_width, y // CELL.height()
+        number = line * self.columns + column
+        return number if column < self.columns and number < self.count else None
+
+    def numbers_in(self, area: QRect) -> list[tuple[int, int]]:
+        """(first, last) photo numbers of each line's part of `area` (grid coordinates)."""
+        first_column = max(0, area.left() // self.cell_width)
+        last_column = min(self.columns - 1, area.right() // self.cell_width)
+        spans = []
+        for line in range(max(0, area.top() // CELL.height()), min(self.lines - 1, area.bottom() // CELL.height()) + 1):
+            first, last = line * self.columns + first_column, min(line * self.columns + last_column, self.count - 1)
+            if first_column <= last_column and first <= last:
+                spans.append((first, last))
+        return spans
+
+
+class PhotoGrid(QAbstractItemView):
     """The grid view. Space opens the viewer, Delete asks to move the selection to the trash, Enter opens
-    the photo in the system's viewer; arrows move as in any grid."""
+    the photo in the system's viewer; arrows move as in any grid.
+
+    Every cell has the same size, so where each lies is arithmetic (`GridGeometry`): laying out 100,000
+    photos costs nothing, and what is painted at a place is what a click there selects."""
 
     viewRequested = Signal()
     trashRequested = Signal()
@@ -261,58 +300,133 @@ class PhotoGrid(QListView):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        # List mode flowing left to right and wrapping: a grid laid out by rows of equal cells. (Icon mode
-        # places every item on its own, in a tree of rectangles: seconds for 100,000 photos.)
-        self.setViewMode(QListView.ViewMode.ListMode)
-        self.setFlow(QListView.Flow.LeftToRight)
-        self.setWrapping(True)
-        self.setResizeMode(QListView.ResizeMode.Adjust)
-        self.setMovement(QListView.Movement.Static)
-        self.setUniformItemSizes(True)  # layout without asking every row for its size
-        # Laid out a batch at a time between events: Qt asks the model for its row count once per row laid
-        # out, and 100,000 of those at once would hold the window for a tenth of a second.
-        self.setLayoutMode(QListView.LayoutMode.Batched)
-        self.setBatchSize(LAYOUT_BATCH)
-        self.setGridSize(CELL)
-        self.setSpacing(0)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setDragEnabled(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.setDefaultDropAction(Qt.DropAction.CopyAction)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.setAccessibleName("Photos")
 
     def setModel(self, model) -> None:
         super().setModel(model)
         self.setItemDelegate(PhotoDelegate(model, self))
+        for change in (model.rowsInserted, model.rowsRemoved, model.modelReset, model.layoutChanged):
+            change.connect(self._contents_changed)
+
+    def _contents_changed(self, *_) -> None:
+        self.updateGeometries()
+        self.viewport().update()
+
+    # Geometry: QAbstractItemView's questions, all answered by GridGeometry
+
+    def geometry_now(self) -> GridGeometry:
+        model = self.model()
+        return GridGeometry(self.viewport().width(), model.rowCount() if model is not None else 0)
+
+    def updateGeometries(self) -> None:
+        geometry = self.geometry_now()
+        bar = self.verticalScrollBar()
+        bar.setSingleStep(CELL.height() // 4)
+        bar.setPageStep(max(self.viewport().height(), 1))
+        bar.setRange(0, max(0, geometry.height - self.viewport().height()))
+        super().updateGeometries()
+
+    def horizontalOffset(self) -> int:
+        return 0
+
+    def verticalOffset(self) -> int:
+        return self.verticalScrollBar().value()
+
+    def visualRect(self, index) -> QRect:
+        if not index.isValid():
+            return QRect()
+        return self.geometry_now().cell(index.row()).translated(0, -self.verticalOffset())
+
+    def indexAt(self, point) -> QModelIndex:
+        number = self.geometry_now().number_at(point.x(), point.y() + self.verticalOffset())
+        return self.model().index(number, 0) if number is not None else QModelIndex()
+
+    def isIndexHidden(self, index) -> bool:
+        return False
+
+    def scrollTo(self, index, hint=QAbstractItemView.ScrollHint.EnsureVisible) -> None:
+        if not index.isValid():
+            return
+        cell = self.geometry_now().cell(index.row())
+        bar, height = self.verticalScrollBar(), self.viewport().height()
+        if hint == QAbstractItemView.ScrollHint.PositionAtTop:
+            bar.setValue(cell.top())
+        elif hint == QAbstractItemView.ScrollHint.PositionAtBottom:
+            bar.setValue(cell.bottom() + 1 - height)
+        elif hint == QAbstractItemView.ScrollHint.PositionAtCenter:
+            bar.setValue(cell.center().y() - height // 2)
+        elif cell.top() < bar.value():
+            bar.setValue(cell.top())
+        elif cell.bottom() + 1 > bar.value() + height:
+            bar.setValue(cell.bottom() + 1 - height)
+
+    def moveCursor(self, action, modifiers) -> QModelIndex:
+        model = self.model()
+        count = model.rowCount()
+        if not count:
+            return QModelIndex()
+        geometry = self.geometry_now()
+        current = self.currentIndex().row() if self.currentIndex().isValid() else 0
+        lines_a_page = max(1, self.viewport().height() // CELL.height())
+        moves = QAbstractItemView.CursorAction
+        target = {
+            moves.MoveLeft: current - 1, moves.MovePrevious: current - 1,
+            moves.MoveRight: current + 1, moves.MoveNext: current + 1,
+            moves.MoveUp: current - geometry.columns, moves.MoveDown: current + geometry.columns,
+            moves.MovePageUp: current - lines_a_page * geometry.columns,
+            moves.MovePageDown: current + lines_a_page * geometry.columns,
+            moves.MoveHome: 0, moves.MoveEnd: count - 1,
+        }.get(action, current)
+        if action in (moves.MoveUp, moves.MovePageUp) and target < 0:
+            target = current % geometry.columns  # the top line, same column
+        if action in (moves.MoveDown, moves.MovePageDown) and target >= count:
+            target = count - 1
+        return model.index(min(max(target, 0), count - 1), 0)
+
+    def setSelection(self, rect: QRect, command) -> None:
+        """What a click or a drag across cells selects: the cells under `rect` (viewport coordinates)."""
+        area = rect.normalized().translated(0, self.verticalOffset())
+        model = self.model()
+        selection = QItemSelection()
+        for first, last in self.geometry_now().numbers_in(area):
+            selection.select(model.index(first, 0), model.index(last, 0))
+        self.selectionModel().select(selection, command)
+
+    def visualRegionForSelection(self, selection) -> QRegion:
+        # The painting is one pass over what is visible: repainting the whole viewport costs no more.
+        return QRegion(self.viewport().rect()) if not selection.isEmpty() else QRegion()
 
     def paintEvent(self, event) -> None:
         """Every visible cell in one pass. Qt's own painting calls into Python once per cell, and each call
         waits its turn for the interpreter while photos are being indexed; one call waits once."""
         model, delegate = self.model(), self.itemDelegate()
         if not isinstance(delegate, PhotoDelegate) or not model.rowCount():
-            super().paintEvent(event)
             return
         painter = QPainter(self.viewport())
-        area = event.rect()
-        columns = max(1, self.viewport().width() // CELL.width())
+        geometry = self.geometry_now()
         top = self.verticalOffset()
-        first_line = max(0, (top + area.top()) // CELL.height())
-        last_line = (top + area.bottom()) // CELL.height()
         current = self.currentIndex().row()
         selection = self.selectionModel()
         palette, metrics = self.palette(), self.fontMetrics()
-        rows = len(model.rows)
-        for number in range(first_line * columns, min(rows, (last_line + 1) * columns)):
-            line, column = divmod(number, columns)
-            cell = QRect(column * CELL.width() - self.horizontalOffset(), line * CELL.height() - top,
-                         CELL.width(), CELL.height())
-            selected = selection.isRowSelected(number)
-            delegate.paint_cell(painter, cell, number, selected, palette, metrics)
-            if number == current and self.hasFocus():
-                painter.setPen(palette.color(QPalette.ColorRole.Highlight))
-                painter.drawRect(cell.adjusted(2, 2, -3, -3))
+        for first, last in geometry.numbers_in(event.rect().translated(0, top)):
+            for number in range(first, last + 1):
+                cell = geometry.cell(number).translated(0, -top)
+                delegate.paint_cell(painter, cell, number, selection.isRowSelected(number), palette, metrics)
+                if number == current and self.hasFocus():
+                    painter.setPen(palette.color(QPalette.ColorRole.Highlight))
+                    painter.drawRect(cell.adjusted(2, 2, -3, -3))
         painter.end()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.updateGeometries()
 
     def keyPressEvent(self, event) -> None:
         key = event.key()

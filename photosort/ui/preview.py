@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import threading
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QProcess, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
@@ -22,14 +19,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..app.session import PhotoDetails
-from ..app.thumbnails import ThumbnailLoader
-from ..core.catalog import BrowseRow
-from ..core.decode import thumbnail_path
-from ..core.labels import AUTO
+from ..app.session import BrowseRow, PhotoDetails
+from ..app.thumbnails import ThumbnailLoader, picture_key, picture_sources
 
 PREVIEW_SIDE = 512
-REVEAL_TIMEOUT_S = 5
 VIEWER_SIDE = 2560  # the viewer decodes at most this size: a 50 MP photo need not be decoded whole
 
 
@@ -38,39 +31,6 @@ def file_size(size: int) -> str:
     if size < 1e6:
         return f"{max(size, 1) / 1e3:.0f} KB"
     return f"{size / 1e6:.1f} MB" if size < 1e9 else f"{size / 1e9:.2f} GB"
-
-
-def open_in_system_viewer(path: str) -> bool:
-    return QDesktopServices.openUrl(QUrl.fromLocalFile(path))
-
-
-def reveal_in_file_manager(path: str) -> bool:
-    """Show the file selected in the system's file manager (its folder where that cannot be done)."""
-    if sys.platform == "darwin":
-        return QProcess.startDetached("open", ["-R", path])
-    if sys.platform == "win32":
-        return QProcess.startDetached("explorer", ["/select,", str(Path(path))])
-    # Linux: the freedesktop file-manager interface selects the file; where no file manager answers it, the
-    # folder is opened. Asked from a thread of its own: a file manager may take seconds to answer.
-    threading.Thread(target=_show_item_on_linux, args=(path,), name="reveal", daemon=True).start()
-    return True
-
-
-def _show_item_on_linux(path: str) -> None:
-    uri = QUrl.fromLocalFile(path).toString()
-    try:
-        shown = subprocess.run(["dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.FileManager1",
-                                "/org/freedesktop/FileManager1", "org.freedesktop.FileManager1.ShowItems",
-                                f"array:string:{uri}", "string:"], capture_output=True,
-                               timeout=REVEAL_TIMEOUT_S).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        shown = False
-    if not shown:
-        try:
-            subprocess.Popen(["xdg-open", str(Path(path).parent)], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-        except OSError:
-            pass  # no desktop to open it on
 
 
 def describe(row: BrowseRow) -> str:
@@ -103,15 +63,18 @@ class TagChip(QWidget):
 
 class PreviewPane(QWidget):
     judged = Signal(str, int, str, bool)  # label, photo id, path, accept
+    openRequested = Signal(str)  # a path, for the system's viewer
+    revealRequested = Signal(str)  # a path, for the file manager
 
     def __init__(self, loader: ThumbnailLoader, parent=None):
         super().__init__(parent)
         self.loader = loader
         self.thumbnails: Path | None = None
         self.row: BrowseRow | None = None
+        self.key: tuple | None = None  # the picture asked for
         layout = QVBoxLayout(self)
         self.picture = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
-        self.picture.setMinimumSize(200, 200)
+        self.picture.setMinimumSize(160, 160)
         self.picture.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         self.name = QLabel(wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
         self.facts = QLabel(wordWrap=True)
@@ -129,8 +92,8 @@ class PreviewPane(QWidget):
         layout.addWidget(QLabel("<b>Tags</b>"))
         layout.addLayout(self.tags_box)
         layout.addStretch()
-        self.open_button.clicked.connect(lambda: self.row and open_in_system_viewer(self.row.path))
-        self.reveal_button.clicked.connect(lambda: self.row and reveal_in_file_manager(self.row.path))
+        self.open_button.clicked.connect(lambda: self.row and self.openRequested.emit(self.row.path))
+        self.reveal_button.clicked.connect(lambda: self.row and self.revealRequested.emit(self.row.path))
         loader.loaded.connect(self._arrived)
         self.show_row(None)
 
@@ -149,10 +112,8 @@ class PreviewPane(QWidget):
         self.facts.setText(describe(row))
         self.picture.setProperty("full", None)
         self.picture.setText("…")
-        sources = [Path(row.path)]
-        if self.thumbnails is not None and row.fingerprint:
-            sources.append(thumbnail_path(self.thumbnails, row.fingerprint))  # for an offline folder
-        self.loader.request(("preview", row.id), sources, PREVIEW_SIDE)
+        self.key = picture_key("preview", row)
+        self.loader.request(self.key, picture_sources(row, self.thumbnails, thumbnail_first=False), PREVIEW_SIDE)
 
     def show_details(self, details: PhotoDetails) -> None:
         if self.row is None or details.id != self.row.id:
@@ -161,7 +122,7 @@ class PreviewPane(QWidget):
         if not details.tags:
             self.tags_box.addWidget(QLabel("none"))
         for tag in details.tags:
-            chip = TagChip(tag.label, tag.source == AUTO)
+            chip = TagChip(tag.label, tag.suggested)
             chip.judged.connect(lambda label, accept, row=self.row: self.judged.emit(label, row.id, row.path, accept))
             self.tags_box.addWidget(chip)
 
@@ -169,10 +130,11 @@ class PreviewPane(QWidget):
         while self.tags_box.count():
             widget = self.tags_box.takeAt(0).widget()
             if widget is not None:
+                widget.setParent(None)  # gone from the pane now, not when Qt next deletes what it was asked to
                 widget.deleteLater()
 
     def _arrived(self, key: object, image: QImage) -> None:
-        if self.row is not None and key == ("preview", self.row.id):
+        if self.row is not None and key == self.key:
             self.loader.forget(key)  # a 512-pixel picture: shown, not kept
             if image.isNull():
                 self.picture.setText("This photo cannot be shown")
@@ -194,7 +156,7 @@ class PreviewPane(QWidget):
 
 
 class Viewer(QDialog):
-    """The photo at the size of the window; arrows step through the grid, Space or Escape close it."""
+    """The photo full-screen; arrows step through the grid, Space or Escape close it."""
 
     step = Signal(int)
 
@@ -203,6 +165,7 @@ class Viewer(QDialog):
         self.setWindowTitle("photosort")
         self.loader = loader
         self.row: BrowseRow | None = None
+        self.key: tuple | None = None
         self.full: QPixmap | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -218,17 +181,17 @@ class Viewer(QDialog):
         QShortcut(QKeySequence(Qt.Key.Key_Left), self, lambda: self.step.emit(-1))
         QShortcut(QKeySequence(Qt.Key.Key_Right), self, lambda: self.step.emit(1))
         loader.loaded.connect(self._arrived)
-        self.resize(1000, 750)
 
     def show_row(self, row: BrowseRow) -> None:
         self.row, self.full = row, None
         self.setWindowTitle(f"{Path(row.path).name} — photosort")
         self.caption.setText(f"{row.path}   {describe(row)}")
         self.picture.setText("…")
-        self.loader.request(("full", row.id), [Path(row.path)], VIEWER_SIDE)
+        self.key = picture_key("full", row)
+        self.loader.request(self.key, [Path(row.path)], VIEWER_SIDE)
 
     def _arrived(self, key: object, image: QImage) -> None:
-        if self.row is not None and key == ("full", self.row.id):
+        if self.row is not None and key == self.key:
             self.loader.forget(key)  # full-size pictures are too big to keep around
             if image.isNull():
                 self.picture.setText("This photo cannot be shown (is its folder offline?)")

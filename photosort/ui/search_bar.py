@@ -7,7 +7,8 @@ import shlex
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QLineEdit
 
-from ..core.names import is_image_name
+from ..app.session import is_image_name
+from .drops import accept_without_moving
 
 TYPING_PAUSE_MS = 250  # a query runs once typing pauses this long: one search per thought, not per key
 
@@ -47,20 +48,20 @@ class SearchBar(QLineEdit):
 
     def dragEnterEvent(self, event) -> None:
         if self._image_paths(event):
-            event.acceptProposedAction()
+            accept_without_moving(event)
         else:
             super().dragEnterEvent(event)
 
     def dragMoveEvent(self, event) -> None:
         if self._image_paths(event):
-            event.acceptProposedAction()
+            accept_without_moving(event)
         else:
             super().dragMoveEvent(event)
 
     def dropEvent(self, event) -> None:
         paths = self._image_paths(event)
         if paths:
-            event.acceptProposedAction()
-            self.search_for(" ".join(more_like(path) for path in paths))
+            if accept_without_moving(event):
+                self.search_for(" ".join(more_like(path) for path in paths))
         else:
             super().dropEvent(event)

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -34,6 +35,7 @@ class FolderList(QWidget):
     """'All photos' and each folder; clicking one shows its photos."""
 
     chosen = Signal(object)  # a folder's Path, or None for all photos
+    clicked = Signal(object)  # the same, at every click: one on the folder already chosen means "back to it"
     addRequested = Signal()
     removeRequested = Signal(object)
     rescanRequested = Signal()
@@ -55,6 +57,7 @@ class FolderList(QWidget):
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list.customContextMenuRequested.connect(self._menu)
         self.list.currentItemChanged.connect(self._current_changed)
+        self.list.itemClicked.connect(lambda item: self.clicked.emit(item.data(PathRole)))
         layout.addWidget(self.list)
         self.duplicates_button = QPushButton("Find duplicates")
         self.duplicates_button.clicked.connect(self.duplicatesRequested)
@@ -63,7 +66,7 @@ class FolderList(QWidget):
         self.set_folders([])
 
     def set_folders(self, folders: list[FolderState]) -> None:
-        current = self.current_folder()
+        current, chosen = self.current_folder(), self.list.currentRow() >= 0
         self.folders = folders
         self.list.blockSignals(True)
         self.list.clear()
@@ -80,7 +83,15 @@ class FolderList(QWidget):
                 item.setForeground(self.palette().placeholderText())
             self.list.addItem(item)
         self.list.blockSignals(False)
-        self.select(current)
+        if chosen or self.list.count() == 1:
+            self.select(current)
+
+    def clear_choice(self) -> None:
+        """No folder highlighted: the view is a label's, across the whole library."""
+        self.list.blockSignals(True)
+        self.list.setCurrentRow(-1)
+        self.list.clearSelection()
+        self.list.blockSignals(False)
 
     def select(self, folder: Path | None) -> None:
         for row in range(self.list.count()):
@@ -137,53 +148,66 @@ class LabelList(QWidget):
         self.list.itemClicked.connect(self._clicked)
         self.list.itemDoubleClicked.connect(lambda item: self.edit(item.data(LabelRole)))
         layout.addWidget(self.list)
-        buttons = QHBoxLayout()
+        buttons = QGridLayout()  # two by two: the sidebar stays narrow
         self.new_button = QPushButton("New…")
         self.edit_button = QPushButton("Edit…")
         self.remove_button = QPushButton("Remove")
         self.retag_button = QPushButton("Tag photos")
         self.retag_button.setToolTip("Decide every label again for every photo")
-        for button in (self.new_button, self.edit_button, self.remove_button):
-            buttons.addWidget(button)
+        for number, button in enumerate((self.new_button, self.edit_button, self.remove_button, self.retag_button)):
+            buttons.addWidget(button, *divmod(number, 2))
         layout.addLayout(buttons)
-        layout.addWidget(self.retag_button)
         self.new_button.clicked.connect(lambda: self.edit(None))
         self.edit_button.clicked.connect(lambda: self.edit(self.current_label()))
         self.remove_button.clicked.connect(self._remove)
-        self.retag_button.clicked.connect(self.retagRequested)
+        self.retag_button.clicked.connect(self._retag)
         self.labels: dict[str, LabelState] = {}
         self._filter: str | None = None
         self.set_labels([])
 
-    def set_labels(self, labels: list[LabelState]) -> None:
+    def set_labels(self, labels: list[LabelState], shown: str | None = None) -> None:
+        """The labels, with `shown` (the label whose photos are on screen) highlighted."""
         self.labels = {label.name: label for label in labels}
+        self._filter = shown if shown in self.labels else None
+        self.list.blockSignals(True)
         self.list.clear()
         for label in labels:
-            item = QListWidgetItem(f"{label.name}  ({label.photos})")
+            item = QListWidgetItem(f"{label.name}  ({label.photos:,})")
             item.setData(LabelRole, label.name)
             item.setToolTip("; ".join(label.prompts))
             self.list.addItem(item)
             if label.name == self._filter:
-                item.setSelected(True)
+                self.list.setCurrentItem(item)  # highlighted, and what Edit and Remove act on
         if not labels:
             hint = QListWidgetItem("No labels yet")
             hint.setToolTip("New… makes one: a name, and what it looks like in words")
             hint.setFlags(Qt.ItemFlag.NoItemFlags)
             self.list.addItem(hint)
+        self.list.blockSignals(False)
+        self.retag_button.setText("Tag photos")
         self._enable()
 
     def current_label(self) -> str | None:
-        item = self.list.currentItem()
-        return item.data(LabelRole) if item is not None else None
+        """The label highlighted: the one Edit and Remove act on."""
+        chosen = self.list.selectedItems()
+        return chosen[0].data(LabelRole) if chosen else None
 
     def _enable(self) -> None:
         chosen = self.current_label() is not None
         self.edit_button.setEnabled(chosen)
         self.remove_button.setEnabled(chosen)
-        self.retag_button.setEnabled(bool(self.labels))
+        self.retag_button.setEnabled(bool(self.labels) and self.retag_button.text() == "Tag photos")
+
+    def _retag(self) -> None:
+        """Busy until the labels come back decided (`set_labels`): the click is seen to do something."""
+        self.retag_button.setText("Tagging…")
+        self.retag_button.setEnabled(False)
+        self.retagRequested.emit()
 
     def _clicked(self, item: QListWidgetItem) -> None:
         name = item.data(LabelRole)
+        if name is None:
+            return
         self._filter = None if name == self._filter else name  # a second click shows all photos again
         if self._filter is None:
             self.list.clearSelection()
@@ -193,6 +217,7 @@ class LabelList(QWidget):
     def clear_filter(self) -> None:
         self._filter = None
         self.list.clearSelection()
+        self._enable()
 
     def edit(self, name: str | None) -> None:
         state = self.labels.get(name) if name else None
@@ -217,6 +242,7 @@ class LabelDialog(QDialog):
         self.name_edit = QLineEdit(state.name if state else "")
         self.name_edit.setPlaceholderText("beach")
         self.prompts_edit = QPlainTextEdit("\n".join(state.prompts) if state else "")
+        self.prompts_edit.setTabChangesFocus(True)  # Tab goes on to the buttons; Enter makes a new line
         self.prompts_edit.setPlaceholderText("a sandy beach by the sea\npeople swimming in the sea\n"
                                              "(one description a line; empty: the name itself)")
         self.problem = QLabel()

@@ -11,13 +11,12 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from photosort.core import watcher as watcher_module
-from tests.library_helpers import TINY_MODEL, write_photo
+from tests.library_helpers import TINY_MODEL, wait_for, write_photo
 from tests.robustness.helpers import (assert_clean, assert_succeeded, check_consistency, check_contents, damage,
                                       environment, photosort)
 
@@ -413,17 +412,25 @@ def test_status_on_a_folder_that_is_no_library_creates_nothing(tmp_path):
     assert list(elsewhere.iterdir()) == []
 
 
+def waiting_to_create(catalog: Path, go: Path, marks: list[Path]) -> list[subprocess.Popen]:
+    """A process per mark that creates `catalog` once `go` exists, returned when every one has imported and
+    waits (each leaves its mark then), or one has ended early: the start signal is what makes them collide."""
+    code = ("import os, sys, time; from pathlib import Path; from photosort.core.catalog import SqliteCatalog\n"
+            "Path(sys.argv[3]).touch()\n"
+            "while not os.path.exists(sys.argv[2]): time.sleep(0.001)\n"
+            "SqliteCatalog(Path(sys.argv[1])).close()")
+    runs = [subprocess.Popen([sys.executable, "-c", code, str(catalog), str(go), str(mark)], stderr=subprocess.PIPE,
+                             text=True, env=environment()) for mark in marks]
+    assert wait_for(lambda: all(mark.exists() for mark in marks) or any(run.poll() is not None for run in runs), 120)
+    return runs
+
+
 def test_a_new_library_created_by_processes_at_once(tmp_path):
     """Processes that all start making the same new catalog at one moment (they wait for a start signal)."""
     go = tmp_path / "go"
-    code = ("import os, sys, time; from pathlib import Path; from photosort.core.catalog import SqliteCatalog\n"
-            "while not os.path.exists(sys.argv[2]): time.sleep(0.001)\n"
-            "SqliteCatalog(Path(sys.argv[1])).close()")
     for attempt in range(3):
         catalog = tmp_path / f"library-{attempt}" / "catalog.sqlite"
-        runs = [subprocess.Popen([sys.executable, "-c", code, str(catalog), str(go)], stderr=subprocess.PIPE,
-                                 text=True, env=environment()) for _ in range(6)]
-        time.sleep(1.5)  # all of them importing and waiting; the start signal is what makes them collide
+        runs = waiting_to_create(catalog, go, [tmp_path / f"ready-{attempt}-{number}" for number in range(6)])
         go.touch()
         assert [(run.wait(60), run.stderr.read()) for run in runs] == [(0, "")] * 6
         go.unlink()
@@ -479,7 +486,8 @@ def test_the_user_s_work_is_backed_up_and_restored_when_the_catalog_is_lost(tmp_
     library = tmp_path / "library"
     index(library, album)
     assert_succeeded(photosort(library, "tag", "--label", "warm=red things|orange things"))
-    assert_succeeded(photosort(library, "tag", "--accept", "warm", album / "red-circle.jpg", album / "orange-square.jpg"))
+    assert_succeeded(photosort(library, "tag", "--accept", "warm", album / "red-circle.jpg",
+                               album / "orange-square.jpg"))
     assert_succeeded(photosort(library, "tag", "--reject", "warm", album / "yellow-star.jpg"))
     assert_succeeded(photosort(library, "folders", "--reference", album))
     backup = json.loads((library / "user-work.json").read_text())
