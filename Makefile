@@ -29,7 +29,7 @@ run: install
 test: install
 	$(PY) -m pytest -n auto -m "not slow"
 
-# The slow tests too (every kill point and every damage, minutes; the longer benchmark runs); an empty -m
+# The slow tests too (every kill point and every damage, minutes); an empty -m
 # selects all.
 test-all: install
 	$(PY) -m pytest -n auto -m ""

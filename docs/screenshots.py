@@ -16,7 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,8 +91,10 @@ def main() -> int:
         window.search_bar.search_for("")
         window.label_list.saveRequested.emit("warm colours", ["red shapes", "orange shapes", "yellow shapes"], None)
 
-    def step_tags() -> None:
-        window.label_list._clicked(window.label_list.list.item(0))
+    def step_tags() -> None:  # a click on the label, where it is drawn
+        labels = window.label_list.list
+        QTest.mouseClick(labels.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                         labels.visualItemRect(labels.item(0)).center())
 
     def step_tags_shot() -> None:
         window.grid.setCurrentIndex(window.model.index(0))

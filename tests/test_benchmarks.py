@@ -19,13 +19,13 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
 TIMEOUT_S = 300
 # bench_index, bench_near and bench_relevance take 10-20 s each here (each starts photosort processes that load
-# a model): they are `slow`, for `make test-all`, so that the rest of this file takes about 25 s.
+# a model); the whole file about a minute of one core.
 
 
-def smoke(script: str, *args: str, figures: str, marks=()):
+def smoke(script: str, *args: str, figures: str):
     """A run of `script` with `args` ({work}: a folder of its own; {photos}: a few photos), which prints a line
     matching `figures`."""
-    return pytest.param(script, args, figures, id=Path(script).stem, marks=marks)
+    return pytest.param(script, args, figures, id=Path(script).stem)
 
 
 RUNS = [
@@ -37,14 +37,14 @@ RUNS = [
     smoke("bench_gui_stalls.py", "--photos", "60", "--runs", "1",
           figures=r"longest UI stall over 1 runs: \d+ ms .*budget 100 ms"),
     smoke("bench_index.py", "--photos", "{photos}", "--shape", "small", "--repeats", "1",
-          figures=r"photosort index +\d+\.\d s", marks=pytest.mark.slow),
+          figures=r"photosort index +\d+\.\d s"),
     smoke("bench_integrity.py", "--files", "10", "--megabytes", "1", "--vectors", "2000", "--warm-only",
           figures=r"index of 2,000 vectors .* open \d+\.\d+ s"),
     smoke("bench_library.py", "--photos", "300", "--rescan", "20", "--shape", "small", "--repeats", "1",
           figures=r"whole text query at 300 photos .* median \d+ ms"),
     smoke("bench_near.py", "--baseline-tree", ".", "--work", "{work}", "--wallpapers", "{work}/none",
-          figures=r"this tree +recall of copies \d\.\d+", marks=pytest.mark.slow),
-    smoke("bench_relevance.py", figures=r"held-out accuracy: prompt alone \d\.\d+", marks=pytest.mark.slow),
+          figures=r"this tree +recall of copies \d\.\d+"),
+    smoke("bench_relevance.py", figures=r"held-out accuracy: prompt alone \d\.\d+"),
     smoke("bench_search.py", "--sizes", "2000", "--queries", "20", "--cache", "{work}",
           figures=r"HNSW +p50 +\d+\.\d+ ms"),
 ]
