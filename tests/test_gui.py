@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
 
-from photosort.app.session import BrowseRow, IndexingState, View
+from photosort.app.session import IndexingState, View
 from photosort.clip.registry import MODELS, ModelInfo
 from photosort.ui import dialogs, duplicates_view, main_window
 from photosort.ui.photo_grid import RowRole
@@ -630,10 +630,12 @@ def test_changing_the_model_indexes_the_library_again(qtbot, indexed_app, small_
 
 def test_open_and_show_in_folder_say_so_when_nothing_answers(qtbot, tmp_path, monkeypatch):
     photo = write_photo(tmp_path / "photos" / "beach.png", "blue", "square", 1, seed=2)
-    session, window = open_app(qtbot, tmp_path)
+    session, window = open_app(qtbot, tmp_path, library_with_tiny_model(tmp_path / "library"))
     try:
+        window.add_folders([photo.parent])
+        wait_until_indexed(qtbot, window, 1)
+        click_cell(qtbot, window, 0)
         monkeypatch.setenv("PATH", str(tmp_path / "no-programs"))  # no viewer, no file manager, no xdg-open
-        window.preview.show_row(BrowseRow(1, str(photo), 0.0, photo.stat().st_size, 64, 64, None, True))
         qtbot.mouseClick(window.preview.open_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: "No app on this computer opened beach.png" in window.statusBar().currentMessage(),
                         timeout=20_000)

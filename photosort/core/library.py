@@ -437,12 +437,12 @@ class Library:
     def _check_filters(self, query: Query) -> None:
         """A tag or folder filter that names nothing of the library is a slip to point out: an empty result
         would pass for "no such photos"."""
+        names = list(self.labels.labels()) if query.tags else []
+        known = {name.casefold() for name in names}
         for label in query.tags:
-            if self.catalog.db.execute("SELECT 1 FROM labels WHERE name = ? COLLATE NOCASE", (label,)).fetchone():
-                continue
-            names = list(self.labels.labels())
-            raise LibraryError(f"tag:{label}: there is no label {label!r} "
-                               + (f"(labels: {', '.join(names)})" if names else "(this library has no labels yet)"))
+            if label.casefold() not in known:
+                raise LibraryError(f"tag:{label}: there is no label {label!r} " + (
+                    f"(labels: {', '.join(names)})" if names else "(this library has no labels yet)"))
         for folder in query.folders:
             clause, values = _folder_clause(folder)
             if not self.catalog.db.execute(f"SELECT 1 FROM photos p WHERE {clause} LIMIT 1", values).fetchone():

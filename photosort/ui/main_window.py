@@ -118,6 +118,7 @@ class IndexingStatus(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.label = QLabel()
+        self._busy_width = self._width_of(BUSY_TEXT)  # measured once, not at every progress report
         self.bar = QProgressBar()
         self.bar.setMaximumWidth(200)
         self.bar.setTextVisible(False)
@@ -146,7 +147,7 @@ class IndexingStatus(QWidget):
         self.pause_button.setText("Resume" if state.paused else "Pause")
         # A width of its own while indexing: a label that grew with its text would lay the whole window out
         # again at every progress report. Otherwise as wide as the totals, leaving the status bar's messages room.
-        self._fit(BUSY_TEXT if busy else describe_totals(self.totals))
+        self._fit(self._busy_width if busy else self._width_of(describe_totals(self.totals)))
         if state.phase == "indexing":
             self.bar.setRange(0, max(state.total, 1))
             self.bar.setValue(state.done)
@@ -163,14 +164,16 @@ class IndexingStatus(QWidget):
     def show_totals(self, totals: LibraryTotals) -> None:
         self.totals = totals
         if self.state.phase == "idle":
-            self._fit(describe_totals(totals))
+            self._fit(self._width_of(describe_totals(totals)))
             self.label.setText(describe_totals(totals))
         self.failures_button.setText(f"{totals.unreadable:,} could not be read")
         self.failures_button.setVisible(totals.unreadable > 0)
 
 
-    def _fit(self, text: str) -> None:
-        width = self.label.fontMetrics().horizontalAdvance(text) + 8
+    def _width_of(self, text: str) -> int:
+        return self.label.fontMetrics().horizontalAdvance(text) + 8
+
+    def _fit(self, width: int) -> None:
         if width != self.label.width():
             self.label.setFixedWidth(width)
 

@@ -59,6 +59,7 @@ class PhotoListModel(QAbstractListModel):
         # Photos whose picture could not be read: not asked for again at every repaint, only once the
         # contents change (an indexing pass may have written their thumbnails since).
         self._unreadable: set[tuple] = set()
+        self._waiting: dict[tuple, set[int]] = {}  # pictures asked for: the photos (by id) that show each
         loader.loaded.connect(self._picture_arrived)
 
     # Qt's model interface
@@ -119,16 +120,22 @@ class PhotoListModel(QAbstractListModel):
             return pixmap
         if key in self._unreadable:
             return None
+        self._waiting.setdefault(key, set()).add(row.id)
         self.loader.request(key, picture_sources(row, self.thumbnails, thumbnail_first=True), THUMBNAIL_SIDE)
         return None
 
     def _picture_arrived(self, key: object, image: QImage) -> None:
-        if not (isinstance(key, tuple) and key[:1] == (CELL_PICTURE,)) or not self.rows:
-            return
+        photos = self._waiting.pop(key, None) if isinstance(key, tuple) else None
+        if photos is None:
+            return  # another view's picture
         if image.isNull():
             self._unreadable.add(key)
-        else:  # the cells showing it (copies share it) are repainted; Qt repaints only what is on screen
-            self.dataChanged.emit(self.index(0), self.index(len(self.rows) - 1), [Qt.ItemDataRole.DecorationRole])
+            return
+        for photo_id in photos:  # each cell showing it (copies share a picture), if it is still listed
+            row = self.row_of(photo_id)
+            if row is not None:
+                index = self.index(row)
+                self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
 
     # Contents
 
@@ -156,6 +163,7 @@ class PhotoListModel(QAbstractListModel):
             # thousands of scattered removals and insertions would cost it one each.
             self.beginResetModel()
             self.rows, self._ids = rows, new_ids
+            self._waiting.clear()  # requests dropped unserved (scrolled past) are forgotten; what shows asks again
             self.endResetModel()
             return True
         for start, end in reversed(_runs(~staying)):  # removals, bottom up
