@@ -56,7 +56,9 @@ def run_version(source: Path, photos: Path, library: Path) -> tuple[list[dict], 
     """Index `photos` and find duplicates with the photosort in `source`; (clusters, seconds of dupes)."""
     shutil.rmtree(library, ignore_errors=True)
     env = dict(os.environ, PYTHONPATH=str(source))
-    model = source / "models" / "tiny-shapes.pt"
+    # The demo model moved into the package (photosort/models/); a baseline checkout may keep it at the top.
+    model = next(folder / "tiny-shapes.pt" for folder in (source / "photosort" / "models", source / "models")
+                 if (folder / "tiny-shapes.pt").is_file())
     base = [sys.executable, "-m", "photosort", "--library", str(library)]
     subprocess.run([*base, "index", str(photos), "--model", str(model)], cwd=source, env=env, check=True,
                    capture_output=True)

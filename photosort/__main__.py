@@ -20,6 +20,7 @@ if __name__ == "__main__":
     signal.signal(signal.SIGINT, _interrupted_while_starting)
 
 from . import __version__  # noqa: E402
+from .build_info import version_line  # noqa: E402
 from .library_commands import add_commands as add_library_commands  # noqa: E402
 from .organize_commands import add_commands as add_organize_commands  # noqa: E402
 from .progress import ProgressLine  # noqa: E402
@@ -131,7 +132,7 @@ class OneLineErrorParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(prog="photosort", description="Offline photo organizer built on CLIP.",
                                 epilog="With no command, photosort opens the desktop app.")
-    parser.add_argument("--version", action="version", version=f"photosort {__version__}")
+    parser.add_argument("--version", action="version", version=version_line(__version__))
     parser.add_argument("--library", metavar="DIR",
                         help="the library folder (catalog, vectors, index, thumbnails); default: $PHOTOSORT_LIBRARY, "
                              "else the user data folder")
@@ -155,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     importer.set_defaults(run=_models_import)
 
     trainer = commands.add_parser("train-tiny", help="train the bundled tiny-shapes demo model from its seed")
-    trainer.add_argument("--out", default="models/tiny-shapes.pt")
+    trainer.add_argument("--out", default="photosort/models/tiny-shapes.pt")
     trainer.add_argument("--seed", type=int, help="training seed (default: the bundled model's)")
     trainer.add_argument("--steps", type=int, help="optimiser steps (default: the bundled model's)")
     trainer.add_argument("--pictures-per-kind", type=int, help="training pool size per colour-shape-count kind")
@@ -201,6 +202,10 @@ def run() -> NoReturn:
     """
     import multiprocessing
 
+    from .frozen import ensure_standard_streams
+    from .paths import app_log_file
+
+    ensure_standard_streams(app_log_file())  # the windowed app has none
     multiprocessing.freeze_support()  # the model's process, in a frozen (PyInstaller) app
     try:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on, KeyboardInterrupt is handled

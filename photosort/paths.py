@@ -6,7 +6,7 @@ Plain Python with no Qt or torch, so every layer may use it.
 from __future__ import annotations
 
 import os
-import sys
+from importlib import resources
 from pathlib import Path
 
 import platformdirs
@@ -17,21 +17,28 @@ APP_NAME = "photosort"
 DATA_DIR_VARIABLE = "PHOTOSORT_DATA_DIR"  # a data folder set apart: the library, models and settings
 
 
-def app_root() -> Path:
-    """The folder holding `resources/` and `models/`: the unpacked bundle when frozen, else the checkout."""
-    frozen_root = getattr(sys, "_MEIPASS", None)
-    if frozen_root:
-        return Path(frozen_root)
-    return Path(__file__).resolve().parent.parent
+def package_path(*parts: str) -> Path:
+    """A file or folder shipped inside the `photosort` package, as a path on disk.
+
+    `importlib.resources` finds the package data wherever the package lives: a source checkout, an installed
+    wheel, or a PyInstaller bundle (which unpacks it under `photosort/` in its folder). Callers need real paths
+    (torch and Qt open files by name), and photosort is never run from a zip, so anything else is an error.
+    """
+    found = resources.files(__package__ or APP_NAME).joinpath("/".join(parts))
+    if not isinstance(found, Path):
+        raise RuntimeError(f"photosort's data {'/'.join(parts)} is not a file on disk ({found!r}): "
+                           "install photosort unzipped")
+    return found
 
 
 def resources_dir() -> Path:
-    return app_root() / "resources"
+    """The vocabulary, prompt templates and icons."""
+    return package_path("resources")
 
 
 def bundled_models_dir() -> Path:
-    """Checkpoints shipped with the app (the small demo model)."""
-    return app_root() / "models"
+    """Checkpoints shipped with the app: the small demo model, and a real model in an offline installer."""
+    return package_path("models")
 
 
 def user_data_dir() -> Path:
@@ -40,6 +47,13 @@ def user_data_dir() -> Path:
     if override:
         return Path(override)
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def app_log_file() -> Path:
+    """Where the windowed app, which has no console, writes its errors (one run's worth)."""
+    override = os.environ.get(DATA_DIR_VARIABLE)
+    folder = Path(override) / "logs" if override else Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
+    return folder / "app.log"
 
 
 def user_models_dir() -> Path:

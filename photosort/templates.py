@@ -20,7 +20,7 @@ SHORT_QUERY_WORDS = 4
 _ALREADY_PHRASED = re.compile(r"^(an? |the )?(photo|picture|image|close-up|shot|painting|drawing)s?\b", re.I)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_templates(name: str = "imagenet") -> tuple[str, ...]:
     """The templates of one set ("imagenet" holds the 80 of openai/CLIP's ImageNet notebook)."""
     path = resources_dir() / TEMPLATES_DIR / f"{name}.txt"

@@ -69,7 +69,7 @@ class FileServer:
         host, port = self.httpd.server_address
         return f"http://{host}:{port}/model.pt"
 
-    def __enter__(self) -> "FileServer":
+    def __enter__(self) -> FileServer:
         self.thread.start()
         return self
 

@@ -33,6 +33,7 @@ RUNS = [
           figures=r"matmul limit \d+ GFLOP/s"),
     smoke("bench_dupes.py", "--size", "400", "--work", "{work}", "--wallpapers", "{work}/none",
           figures=r"photosort dupes \(all tiers\) +\d+\.\d"),
+    smoke("bench_frozen.py", "--photos", "32", "--runs", "1", figures=r"first search +\d+\.\d+ / +\d+\.\d+ s"),
     smoke("bench_gui.py", "--photos", "2000", "--settle-ms", "50", figures=r"scroll a screen +\d+ ms +\d+ ms"),
     smoke("bench_gui_stalls.py", "--photos", "60", "--runs", "1",
           figures=r"longest UI stall over 1 runs: \d+ ms .*budget 100 ms"),

@@ -2,6 +2,8 @@
 
 import hashlib
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -115,3 +117,11 @@ def test_offline_error_says_how_to_get_the_file(monkeypatch):
     assert url in message
     assert str(user_models_dir() / "offline.pt") in message
     assert "photosort models import FILE --as test-offline" in message
+
+
+def test_https_downloads_trust_mozillas_authorities_without_a_system_store(tmp_path):
+    # As in the installed app on a system whose certificate store Python cannot find.
+    code = "from photosort.clip.download import tls_context; print(len(tls_context().get_ca_certs()))"
+    env = dict(os.environ, SSL_CERT_FILE=str(tmp_path / "none.pem"), SSL_CERT_DIR=str(tmp_path / "none"))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert int(result.stdout) > 100

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 import numpy as np
@@ -79,7 +80,7 @@ class RemoteEncoder:
 class _Channel:
     """One pipe to the child: one question at a time, and a dead child is an error, not a hang."""
 
-    def __init__(self, connection: Connection, process: multiprocessing.Process):
+    def __init__(self, connection: Connection, process: BaseProcess):
         self.connection, self.process = connection, process
         self.lock = threading.Lock()
 
@@ -143,6 +144,7 @@ def _answer(connection: Connection, work: Callable[[Any], np.ndarray]) -> None:
             return  # the app closed its end, or exited
         if request[0] == "stop":
             return
+        reply: tuple[str, np.ndarray | str]
         try:
             reply = ("ok", work(request[1]))
         except Exception as error:  # noqa: BLE001 - any model failure goes back as a message, the child lives on

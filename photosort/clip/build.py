@@ -67,11 +67,11 @@ def infer_config(state_dict: Mapping[str, torch.Tensor], activation: str = "quic
             patch_size=patch,
         )
     else:
-        depths = tuple(_count_blocks(state_dict, f"visual.layer{stage}") for stage in (1, 2, 3, 4))
+        first, second, third, fourth = (_count_blocks(state_dict, f"visual.layer{stage}") for stage in (1, 2, 3, 4))
         vision = VisionConfig(
             resolution=_grid(state_dict["visual.attnpool.positional_embedding"]) * 32,
             width=state_dict["visual.layer1.0.conv1.weight"].shape[0],
-            layers=depths,
+            layers=(first, second, third, fourth),
             patch_size=None,
         )
 

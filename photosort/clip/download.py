@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import re
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -32,6 +33,16 @@ Progress = Callable[[int, "int | None"], None]  # (bytes done, bytes in all when
 
 class DownloadCancelled(DownloadError):
     """The caller asked to stop; the partial file is kept for a later resume."""
+
+
+def tls_context() -> ssl.SSLContext:
+    """Certificates checked against the system's authorities and Mozilla's (certifi): the installed app and
+    python.org's macOS Python may find no system store, and a company's own authority lives only there."""
+    import certifi
+
+    context = ssl.create_default_context()
+    context.load_verify_locations(cafile=certifi.where())
+    return context
 
 
 def sha256_of(path: Path) -> str:
@@ -119,7 +130,7 @@ def _transfer(url: str, partial: Path, progress: Progress | None, should_cancel:
     if offset:
         request.add_header("Range", f"bytes={offset}-")
     try:
-        response = urllib.request.urlopen(request, timeout=CONNECT_TIMEOUT_S)
+        response = urllib.request.urlopen(request, timeout=CONNECT_TIMEOUT_S, context=tls_context())
     except urllib.error.HTTPError as error:
         if error.code == 416 and offset:  # the partial file is no prefix of this resource: start afresh
             partial.unlink()

@@ -152,14 +152,15 @@ class Transformer(nn.Module):
 class VisionTransformer(nn.Module):
     def __init__(self, config: VisionConfig, output_dim: int, activation: str):
         super().__init__()
-        width, patch = config.width, config.patch_size
+        width, layers, patch = config.width, config.layers, config.patch_size
+        assert isinstance(layers, int) and patch is not None, "a ViT's config: a layer count and a patch size"
         grid = config.resolution // patch
         self.input_resolution = config.resolution
         self.conv1 = nn.Conv2d(3, width, kernel_size=patch, stride=patch, bias=False)
         self.class_embedding = nn.Parameter(torch.empty(width))
         self.positional_embedding = nn.Parameter(torch.empty(grid * grid + 1, width))
         self.ln_pre = LayerNorm(width)
-        self.transformer = Transformer(width, config.layers, config.heads, activation, causal=False)
+        self.transformer = Transformer(width, layers, config.heads, activation, causal=False)
         self.ln_post = LayerNorm(width)
         self.proj = nn.Parameter(torch.empty(width, output_dim))
 
@@ -235,7 +236,8 @@ class ModifiedResNet(nn.Module):
 
     def __init__(self, config: VisionConfig, output_dim: int):
         super().__init__()
-        width = config.width
+        width, layers = config.width, config.layers
+        assert not isinstance(layers, int), "a modified ResNet's config: four stage depths"
         self.input_resolution = config.resolution
         self.conv1 = nn.Conv2d(3, width // 2, kernel_size=3, stride=2, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(width // 2)
@@ -247,7 +249,7 @@ class ModifiedResNet(nn.Module):
 
         inplanes = width
         stages = []
-        for index, blocks in enumerate(config.layers):
+        for index, blocks in enumerate(layers):
             planes = width * 2 ** index
             stride = 1 if index == 0 else 2
             stage = [Bottleneck(inplanes, planes, stride)]
@@ -272,6 +274,7 @@ class CLIP(nn.Module):
     def __init__(self, config: ClipConfig):
         super().__init__()
         self.config = config
+        self.visual: VisionTransformer | ModifiedResNet
         if config.vision.is_vit:
             self.visual = VisionTransformer(config.vision, config.embed_dim, config.activation)
         else:
@@ -345,18 +348,20 @@ class CLIP(nn.Module):
                 module.reset_running_stats()
             elif isinstance(module, (nn.Linear, nn.Conv2d)):
                 module.reset_parameters()
-        for transformer in (self.transformer, getattr(self.visual, "transformer", None)):
-            if transformer is None:
-                continue
+        towers = [self.transformer]
+        if isinstance(self.visual, VisionTransformer):
+            towers.append(self.visual.transformer)
+        for transformer in towers:
             width, layers = transformer.width, len(transformer.resblocks)
             proj_std = width ** -0.5 * (2 * layers) ** -0.5
             for block in transformer.resblocks:
+                assert isinstance(block, ResidualAttentionBlock)
                 nn.init.normal_(block.attn.in_proj_weight, std=width ** -0.5)
                 nn.init.zeros_(block.attn.in_proj_bias)
                 nn.init.normal_(block.attn.out_proj.weight, std=proj_std)
                 nn.init.zeros_(block.attn.out_proj.bias)
-                nn.init.normal_(block.mlp.c_fc.weight, std=(2 * width) ** -0.5)
-                nn.init.normal_(block.mlp.c_proj.weight, std=proj_std)
+                nn.init.normal_(block.mlp.get_parameter("c_fc.weight"), std=(2 * width) ** -0.5)
+                nn.init.normal_(block.mlp.get_parameter("c_proj.weight"), std=proj_std)
         if isinstance(self.visual, VisionTransformer):
             scale = self.visual.conv1.out_channels ** -0.5
             nn.init.normal_(self.visual.class_embedding, std=scale)

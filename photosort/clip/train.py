@@ -86,7 +86,8 @@ class Optimizer:
     def __init__(self, model: CLIP, plan: TrainingPlan):
         embedding = model.token_embedding
         embedding.sparse = True  # its gradient becomes the rows the batch used
-        decayed, kept = [], []
+        decayed: list[torch.nn.Parameter] = []
+        kept: list[torch.nn.Parameter] = []
         for name, parameter in model.named_parameters():
             if parameter is embedding.weight:
                 continue

@@ -11,7 +11,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -180,6 +180,14 @@ class Photo:
         """What to open: the path itself, or the raw name (as Python's file functions take undecodable bytes)."""
         return os.fsdecode(self.raw_path) if self.raw_path is not None else self.path
 
+    @property
+    def known_fingerprint(self) -> str:
+        """`fingerprint`, of a photo that has one: one read without error (the catalog's readable and pending
+        photos, the duplicate finder's). A photo without one there is a bug, never a state to go on in."""
+        if self.fingerprint is None:
+            raise ValueError(f"photo {self.id} ({self.path}) has no fingerprint: its file was never read")
+        return self.fingerprint
+
 
 @dataclass(frozen=True)
 class BrowseRow:
@@ -207,7 +215,7 @@ class Counts:
 
 class Catalog(Protocol):
     def close(self) -> None: ...
-    def transaction(self) -> Iterator[None]: ...
+    def transaction(self) -> AbstractContextManager[None]: ...
     @property
     def change_count(self) -> int: ...
     def get_meta(self, key: str) -> str | None: ...
@@ -452,7 +460,8 @@ class SqliteCatalog:
             "SELECT p.id, p.path, COALESCE(p.taken, p.mtime_ns / 1e9), p.size, p.width, p.height, p.fingerprint, "
             f"f.online FROM photos p JOIN folders f ON f.id = p.folder_id WHERE {' AND '.join(clauses)} "
             f"ORDER BY {BROWSE_ORDERS[order]}", values)
-        return [BrowseRow(*row[:7], bool(row[7])) for row in rows]
+        return [BrowseRow(photo_id, path, taken, size, width, height, print_, bool(online))
+                for photo_id, path, taken, size, width, height, print_, online in rows]
 
     # Photos
 
@@ -478,6 +487,7 @@ class SqliteCatalog:
         cursor = self.db.execute(
             "INSERT INTO photos (path, folder_id, size, mtime_ns, fingerprint, state, failure, raw_path) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (path, folder_id, size, mtime_ns, fingerprint, state, failure, raw_path))
+        assert cursor.lastrowid is not None  # an INSERT into a rowid table always sets it
         return cursor.lastrowid
 
     def move_photo(self, photo_id: int, path: str, folder_id: int, mtime_ns: int,

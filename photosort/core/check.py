@@ -17,7 +17,7 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,7 +78,7 @@ def check_library(folder: Path, wait: bool = True, on_wait: Callable[[str], None
         yield Step(f"your work: saved in {user_work.BACKUP_FILE}")
 
 
-def _check_catalog(folder: Path) -> Iterator[Step]:
+def _check_catalog(folder: Path) -> Generator[Step, None, bool]:
     """Returns whether the library can be opened after this step."""
     path = folder / CATALOG_FILE
     if not path.exists():
@@ -117,7 +117,7 @@ def _check_catalog(folder: Path) -> Iterator[Step]:
     return True
 
 
-def _check_state(path: Path) -> Iterator[Step]:
+def _check_state(path: Path) -> Generator[Step, None, bool]:
     """A catalog that lost commits (its -wal removed) is taken as it is, with the user's work restored."""
     catalog = SqliteCatalog(path, check_state=False)
     try:

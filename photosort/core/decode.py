@@ -140,7 +140,7 @@ def decode(path: str | os.PathLike, resolution: int, mtime: float, content: str 
                     tags = exif.tags_of(image)
                 picture = _reduced(image, factor)
                 orientation = exif.orientation_of(tags)
-                turn = TRANSPOSITIONS.get(orientation)
+                turn = TRANSPOSITIONS.get(orientation) if orientation is not None else None
                 if turn is not None:
                     picture = picture.transpose(turn)  # as ImageOps.exif_transpose, from the original's EXIF
             if picture.width == 0 or picture.height == 0:

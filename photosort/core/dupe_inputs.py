@@ -36,8 +36,8 @@ class DuplicateInputs:
         """Stored signatures, with those missing made from the thumbnails (or the photos) and kept."""
         with self.lock:
             known = self.store.signatures()
-        made = [(photo.fingerprint, signature(picture), face(picture)) for photo in
-                {photo.fingerprint: photo for photo in photos if photo.fingerprint not in known}.values()
+        made = [(photo.known_fingerprint, signature(picture), face(picture)) for photo in
+                {photo.known_fingerprint: photo for photo in photos if photo.fingerprint not in known}.values()
                 if (picture := small_picture(photo, self.thumbnails)) is not None]
         self._keep(made)
         known.update((print_, value) for print_, value, _ in made)
@@ -111,7 +111,7 @@ def same_pixels(first: Photo, second: Photo) -> bool:
 
 def small_picture(photo: Photo, thumbnails: Path) -> Image.Image | None:
     """The photo at thumbnail size: its thumbnail, or the photo itself when the thumbnail is gone."""
-    for source in (thumbnail_path(thumbnails, photo.fingerprint), Path(photo.file)):
+    for source in (thumbnail_path(thumbnails, photo.known_fingerprint), Path(photo.file)):
         try:
             with Image.open(source) as image:
                 if image.format == "JPEG":

@@ -169,7 +169,7 @@ class DuplicateFinder:
         """The exact and near clusters; and the units the similar tier compares (a near cluster, or a group of
         exact copies, stands as its keeper), with the unit of each group."""
         keepers = [self._best(group) for group in groups]  # a group is compared through its best copy
-        near_clusters = _complete_linkage(sorted(near, key=near.get),
+        near_clusters = _complete_linkage(sorted(near, key=near.__getitem__),
                                           lambda first, second: self._one_picture(keepers, near, first, second))
         self.on_progress("grouping near duplicates", 1, 1)
         # Each photo is in one exact-or-near cluster at most: exact copies of a picture that also has near
@@ -261,7 +261,7 @@ class DuplicateFinder:
     def _same_bytes(self) -> list[list[Photo]]:
         by_fingerprint: dict[str, list[Photo]] = {}
         for photo in self.photos:
-            by_fingerprint.setdefault(photo.fingerprint, []).append(photo)
+            by_fingerprint.setdefault(photo.known_fingerprint, []).append(photo)
         groups = [part for group in by_fingerprint.values()
                   for part in (self.split_bytes(group) if len(group) > 1 else [group])]
         self._bytes_group = {photo.id: number for number, group in enumerate(groups) for photo in group}
@@ -273,12 +273,12 @@ class DuplicateFinder:
                     ) -> tuple[dict[tuple[int, int], float], dict[tuple[int, int], float]]:
         """Pairs of groups that are one picture (with their worst block's error), and pairs that align closely
         without being one picture: frames of one moment, edits of colour or tone (with their correlation)."""
-        have = [i for i, group in enumerate(groups) if self.signatures.get(group[0].fingerprint) is not None]
+        have = [i for i, group in enumerate(groups) if self.signatures.get(group[0].known_fingerprint) is not None]
         near: dict[tuple[int, int], float] = {}
         frames: dict[tuple[int, int], float] = {}  # pair -> correlation of the aligned pictures
         if len(have) < 2:
             return near, frames
-        matrix = np.stack([self.signatures[groups[i][0].fingerprint] for i in have]).astype(np.float32)
+        matrix = np.stack([self.signatures[groups[i][0].known_fingerprint] for i in have]).astype(np.float32)
         nearest = _nearest_pairs(matrix, NEIGHBOURS, NEAR_CANDIDATE)
         # Kept for the similar tier, which asks CLIP only about photos that look alike.
         self._alike = {(groups[have[a]][0].id, groups[have[b]][0].id): score for (a, b), (score, _) in nearest.items()}
@@ -336,14 +336,14 @@ class DuplicateFinder:
         faces = self._faces_of([photo for pair in pairs for photo in pair])
         usable = [number for number, (a, b) in enumerate(pairs) if a.fingerprint in faces and b.fingerprint in faces]
         found = [NOT_ALIKE] * len(pairs)
-        checked = compare_many([faces[pairs[number][0].fingerprint] for number in usable],
-                               [faces[pairs[number][1].fingerprint] for number in usable], colour)
+        checked = compare_many([faces[pairs[number][0].known_fingerprint] for number in usable],
+                               [faces[pairs[number][1].known_fingerprint] for number in usable], colour)
         for number, likeness in zip(usable, checked, strict=True):
             found[number] = likeness
         return found
 
     def _faces_of(self, photos: list[Photo]) -> dict[str, Face]:
-        wanted = {photo.fingerprint for photo in photos if photo.fingerprint not in self.faces}
+        wanted = {photo.known_fingerprint for photo in photos if photo.fingerprint not in self.faces}
         if wanted:
             self.faces.update(self.load_faces(sorted(wanted)))
         return self.faces
@@ -359,10 +359,13 @@ class DuplicateFinder:
         close = [number for number, likeness in enumerate(found) if not likeness.same_photograph
                  and likeness.region_error < SECOND_LOOK_BELOW and likeness.shared >= MIN_SHARED
                  and likeness.correlation >= SECOND_LOOK_CORRELATION]
-        looked = [number for number in close if self._detail(todo[number][0]) and self._detail(todo[number][1])]
+        looked: dict[int, tuple[Face, Face]] = {}  # the close calls whose two pictures have detailed faces
+        for number in close:
+            if (detail_a := self._detail(todo[number][0])) and (detail_b := self._detail(todo[number][1])):
+                looked[number] = (detail_a, detail_b)
         for first, second in ((0, 1), (1, 0)):
-            again = compare_many([self._detail(todo[number][first]) for number in looked],
-                                 [self._detail(todo[number][second]) for number in looked]) if looked else []
+            again = compare_many([details[first] for details in looked.values()],
+                                 [details[second] for details in looked.values()]) if looked else []
             for number, likeness in zip(looked, again, strict=True):
                 if not found[number].same_photograph:
                     found[number] = min(found[number], likeness, key=lambda result: result.region_error)
@@ -375,7 +378,7 @@ class DuplicateFinder:
 
     def _stamp(self, photo: Photo) -> tuple[str, float] | None:
         """(camera, capture time to the sub-second) when a camera wrote the time, else None."""
-        return (photo.camera or "", photo.taken) if _camera_time(photo) else None
+        return (photo.camera or "", photo.taken) if _camera_time(photo) and photo.taken is not None else None
 
     # Exact: pixels
 
@@ -428,7 +431,7 @@ class DuplicateFinder:
         candidates = {pair: self._cosine(units[pair[0]], units[pair[1]]) for pair in pairs}
         # Shots taken moments apart: neighbours in capture time, among photos whose time is the camera's.
         times = {i: taken for i, unit in enumerate(units) if (taken := self._camera_taken(unit)) is not None}
-        order = sorted(times, key=times.get)
+        order = sorted(times, key=times.__getitem__)
         for position, i in enumerate(order):
             for j in order[position + 1:position + 1 + NEIGHBOURS]:
                 if times[j] - times[i] > BURST_SECONDS:
@@ -448,7 +451,7 @@ class DuplicateFinder:
         return float(vector_a @ vector_b) if vector_a is not None and vector_b is not None else 0.0
 
     def _composition(self, a: Photo, b: Photo) -> float:
-        signature_a, signature_b = self.signatures.get(a.fingerprint), self.signatures.get(b.fingerprint)
+        signature_a, signature_b = self.signatures.get(a.known_fingerprint), self.signatures.get(b.known_fingerprint)
         if signature_a is None or signature_b is None:
             return 0.0
         return float(np.dot(signature_a.astype(np.float32), signature_b.astype(np.float32)))
@@ -516,7 +519,7 @@ class DuplicateFinder:
 def _key(a: Photo, b: Photo) -> tuple[str, str]:
     """A pair of pictures, whichever comes first: verdicts are remembered by content, so a picture met again
     through another copy (a cluster's keeper rather than its first file) is not compared twice."""
-    return min(a.fingerprint, b.fingerprint), max(a.fingerprint, b.fingerprint)
+    return min(a.known_fingerprint, b.known_fingerprint), max(a.known_fingerprint, b.known_fingerprint)
 
 
 def _camera_time(photo: Photo) -> bool:

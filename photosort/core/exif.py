@@ -159,7 +159,8 @@ def _timestamp(value: object) -> float | None:
     if found is None:
         return None
     try:
-        return datetime(*map(int, found.groups())).timestamp()
+        year, month, day, hour, minute, second = map(int, found.groups())
+        return datetime(year, month, day, hour, minute, second).timestamp()
     except (ValueError, OverflowError, OSError):  # month 0, day 31 of June, a year the platform cannot place
         return None
 

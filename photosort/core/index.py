@@ -101,7 +101,8 @@ class VectorIndex:
                 return index, "loaded"
             if len(missing) + len(extra) < max(1000, len(expected) // 2):
                 index.sync(expected, load_vectors)
-                return index, f"updated ({len(missing)} added, {len(extra)} removed)" + index._saved(save, catalog_state)
+                return index, (f"updated ({len(missing)} added, {len(extra)} removed)"
+                               + index._saved(save, catalog_state))
             reason = "out of date"
         ids, vectors = load_vectors(None)
         index = cls(folder, model, dim, catalog_id)

@@ -78,8 +78,9 @@ class LabelBook:
             vector = self.vectors.vector_for_content(model, fingerprint)
             if vector is not None:
                 found[verdict].append(vector)
-        return tuple(np.array(found[verdict], np.float32).reshape(len(found[verdict]), dim)
-                     for verdict in (ACCEPT, REJECT))
+        accepted, rejected = (np.array(found[verdict], np.float32).reshape(len(found[verdict]), dim)
+                              for verdict in (ACCEPT, REJECT))
+        return accepted, rejected
 
     # Decisions and tags
 
@@ -125,7 +126,7 @@ class LabelBook:
             "SELECT fingerprint FROM label_examples WHERE label = ? AND verdict = ?", (label, REJECT))}
         if rejected and len(chosen):
             prints = self._fingerprints(ids[chosen])
-            chosen = [row for row in chosen if prints.get(int(ids[row])) not in rejected]
+            chosen = chosen[np.array([prints.get(int(ids[row])) not in rejected for row in chosen], bool)]
         self.db.executemany("INSERT OR IGNORE INTO tags (photo_id, label, score, source) VALUES (?, ?, ?, ?)",
                             [(int(ids[row]), label, float(scores[row]), AUTO) for row in chosen])
         return self._count(label)
@@ -134,7 +135,7 @@ class LabelBook:
         return self.db.execute("SELECT COUNT(*) FROM tags WHERE label = ?", (label,)).fetchone()[0]
 
     def _fingerprints(self, ids: np.ndarray) -> dict[int, str]:
-        found = {}
+        found: dict[int, str] = {}
         wanted = [int(photo_id) for photo_id in ids]
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]

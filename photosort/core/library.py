@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -97,7 +98,10 @@ class Status:
     failures: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
 
-class TextImageEncoder(PictureEncoder):
+class TextImageEncoder(PictureEncoder, Protocol):
+    """What search and tagging need of a model: pictures and texts in one space (photosort.clip.Encoder, and the
+    app's RemoteEncoder, are such)."""
+
     dim: int
 
     def encode_texts(self, texts: list[str]) -> np.ndarray: ...
@@ -167,8 +171,9 @@ class Library:
         try:
             index.save(self.catalog.change_count)
         except (OSError, RuntimeError) as error:  # hnswlib says RuntimeError when it cannot write
-            self.notices.append(f"the search index was not saved ({error.strerror or error}); it is rebuilt "
-                                "from the stored vectors next time")
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+            self.notices.append(f"the search index was not saved ({reason}); it is rebuilt from the stored "
+                                "vectors next time")
         finally:
             if not self.writable:
                 self.writer_lock.release()
@@ -413,7 +418,7 @@ class Library:
             allowed = np.intersect1d(self._filter_ids(query, folder), index.ids)
         if vector is None:
             return [SearchResult(row.id, row.path, 0.0, ranked=False)
-                    for row in self.catalog.browse("date", ids=allowed.tolist())[:k]]
+                    for row in self.catalog.browse("date", ids=None if allowed is None else allowed.tolist())[:k]]
         hits = self._hits(index, vector, allowed, k)
         photos = self.catalog.photos_by_id(photo_id for photo_id, _ in hits)
         # An example photo matches itself perfectly: the cutoff is set by the best of the others, or "more like
@@ -483,19 +488,20 @@ class Library:
     def _exact_hits(self, ids: np.ndarray, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         """The k best of these photos by their stored vectors, scored a bounded number at a time."""
         model = self._require_model()
-        found, scores = [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
+        found, scored = [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
         for start in range(0, len(ids), EXACT_FILTER_LIMIT):
             chunk_ids, vectors = self.vectors.photo_vectors(model, ids[start:start + EXACT_FILTER_LIMIT].tolist())
             if len(chunk_ids):
                 found.append(chunk_ids)
-                scores.append(vectors @ vector)
-        ids, scores = np.concatenate(found), np.concatenate(scores)
+                scored.append(vectors @ vector)
+        ids, scores = np.concatenate(found), np.concatenate(scored)
         best = np.lexsort((ids, -scores))[:k]  # equal scores (copies of a photo) by id: the same order every time
         return [(int(ids[row]), float(scores[row])) for row in best]
 
     def _filter_ids(self, query: Query, within: Path | None = None) -> np.ndarray:
         """Ids of the photos that pass the query's filters (folder, tag, dates) and lie under `within`."""
-        clauses, values = [], []
+        clauses: list[str] = []
+        values: list[str | float] = []
         for folder in query.folders:
             clause, folder_values = _folder_clause(folder)
             clauses.append(clause)
@@ -520,8 +526,11 @@ class Library:
         """The weighted sum of the terms' unit vectors (avoided terms subtract), as a unit vector."""
         total = np.zeros(encoder.dim, np.float32)
         for term in query.terms:
-            part = self.text_vector(encoder, term.text) if term.text is not None else \
-                self._image_vector(encoder, Path(term.image).expanduser())
+            if term.text is not None:
+                part = self.text_vector(encoder, term.text)
+            else:
+                assert term.image is not None  # a term is a text or an example photo
+                part = self._image_vector(encoder, Path(term.image).expanduser())
             total += term.weight * part
         norm = float(np.linalg.norm(total))
         if norm < 1e-6:
@@ -645,7 +654,7 @@ class Library:
         if on_progress:
             on_progress("reading the library", 1, 1)
         inputs = DuplicateInputs(self.catalog, self.vectors, self.lock, self.thumbnails, model, self.writable)
-        by_print = {photo.fingerprint: photo for photo in photos}
+        by_print = {photo.fingerprint: photo for photo in photos if photo.fingerprint is not None}
         finder = DuplicateFinder(photos, inputs.signatures(photos), lambda prints: inputs.faces(prints, by_print),
                                  inputs.vectors, detail=inputs.detail, same_bytes=same_bytes,
                                  same_pixels=same_pixels, reference=reference, on_progress=on_progress)

@@ -101,7 +101,7 @@ def _on_white(picture: Image.Image) -> Image.Image:
 
 def signature(picture: Image.Image) -> np.ndarray:
     """[63] unit vector: the picture's lowest spatial frequencies, without its mean brightness."""
-    pixels = np.asarray(grey(picture).resize((SIGNATURE_SIDE, SIGNATURE_SIDE), Image.BOX), np.float32)
+    pixels = np.asarray(grey(picture).resize((SIGNATURE_SIDE, SIGNATURE_SIDE), Image.Resampling.BOX), np.float32)
     coefficients = _DCT @ pixels @ _DCT.T  # [32, 32]
     low = coefficients[:SIGNATURE_FREQUENCIES, :SIGNATURE_FREQUENCIES].ravel()[1:]  # [63]
     norm = float(np.linalg.norm(low))
@@ -138,10 +138,10 @@ def face(picture: Image.Image, side: int = FACE_SIDE) -> Face:
     """The picture's face; `side` above FACE_SIDE (a multiple of it) makes a detailed one, for a second look."""
     colour = _on_white(picture).convert("YCbCr")
     levels = colour.getchannel("Y")
-    small = np.asarray(levels.resize((PROFILE_SAMPLES, PROFILE_SAMPLES), Image.BOX), np.float32)
+    small = np.asarray(levels.resize((PROFILE_SAMPLES, PROFILE_SAMPLES), Image.Resampling.BOX), np.float32)
     profiles = np.concatenate([small.mean(axis=0), small.mean(axis=1)]).astype(np.float16)
-    luma = np.asarray(levels.resize((side, side), Image.BOX))
-    chroma = np.stack([np.asarray(colour.getchannel(band).resize((side // 2, side // 2), Image.BOX))
+    luma = np.asarray(levels.resize((side, side), Image.Resampling.BOX))
+    chroma = np.stack([np.asarray(colour.getchannel(band).resize((side // 2, side // 2), Image.Resampling.BOX))
                        for band in ("Cb", "Cr")])
     return Face(profiles, luma, chroma)
 
@@ -322,9 +322,9 @@ def _check(a: list[Face], b: list[Face], scale_x: np.ndarray, shift_x: np.ndarra
     return correlation, worst, shared
 
 
-def _level_errors(a: list[Face], b: list[Face], luma_a: np.ndarray, luma_b: np.ndarray, at_a: list[np.ndarray],
-                  at_b: list[np.ndarray], sampled: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
-                  ) -> np.ndarray:
+def _level_errors(a: list[Face], b: list[Face], luma_a: np.ndarray, luma_b: np.ndarray,
+                  at_a: tuple[np.ndarray, np.ndarray], at_b: tuple[np.ndarray, np.ndarray],
+                  sampled: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
     """[B] the worst block's error in tolerances, of aligned pictures sampled at `at_a` and `at_b` (rows,
     columns), their grey levels `luma_a`, `luma_b` [B, 48, 48] already sampled."""
     # The brighter of the two is predicted from the darker: brightening clips at white, which cannot be undone.

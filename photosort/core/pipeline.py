@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -101,7 +102,7 @@ def default_workers() -> int:
 
 
 def run_pipeline(photos: list[Photo], encoder: PictureEncoder, catalog: Catalog, vectors: VectorStore,
-                 model: str, thumbnails: os.PathLike, *, batch_size: int = 32, workers: int | None = None,
+                 model: str, thumbnails: Path, *, batch_size: int = 32, workers: int | None = None,
                  controls: Controls | None = None, on_progress: Callable[[Progress], None] | None = None,
                  on_batch: Callable[[np.ndarray, np.ndarray], None] | None = None,
                  lock: AbstractContextManager | None = None, decoders: Executor | None = None) -> IndexRun:
@@ -117,7 +118,7 @@ def run_pipeline(photos: list[Photo], encoder: PictureEncoder, catalog: Catalog,
     workers = workers or default_workers()
     read_ahead = max(batch_size * 2, workers * 2)
     own_pool = decoders is None
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="decode") if own_pool else decoders
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="decode") if decoders is None else decoders
     try:
         decoded = _decode_ahead(pool, photos, encoder.resolution, thumbnails, read_ahead, controls)
         for batch in _batches(decoded, batch_size):
@@ -129,18 +130,19 @@ def run_pipeline(photos: list[Photo], encoder: PictureEncoder, catalog: Catalog,
             # A copy of content already encoded (or twice in this batch) is read for its own size, date and
             # signature, and shares the stored vector.
             with lock:
-                stored = catalog.content_ids(model, {photo.fingerprint for photo, _ in good})
-            fresh = {}
+                stored = catalog.content_ids(model, {photo.known_fingerprint for photo, _ in good})
+            fresh: dict[str, np.ndarray] = {}
             for photo, result in good:
-                if photo.fingerprint not in stored:
-                    fresh.setdefault(photo.fingerprint, result.pixels)
-            features = {}
+                if photo.known_fingerprint not in stored:
+                    fresh.setdefault(photo.known_fingerprint, result.pixels)
+            features: dict[str, np.ndarray] = {}
             if fresh:
                 encoded = as_stored(encoder.encode_pictures(np.stack(list(fresh.values()))))  # [n, dim]
                 features = dict(zip(fresh, encoded, strict=True))
             with lock, catalog.transaction():
                 vectors.put(model, features.items())
-                vectors.put_signatures([(photo.fingerprint, result.signature, result.face) for photo, result in good])
+                vectors.put_signatures([(photo.known_fingerprint, result.signature, result.face)
+                                        for photo, result in good])
                 for photo, result in batch:
                     if isinstance(result, Decoded):
                         catalog.set_decoded(photo.id, result.width, result.height, result.taken, result.capture)
@@ -148,9 +150,11 @@ def run_pipeline(photos: list[Photo], encoder: PictureEncoder, catalog: Catalog,
                         catalog.set_failed(photo.id, result)
                 if on_batch and good:
                     for print_ in stored:
-                        features[print_] = vectors.vector_for_content(model, print_)
+                        vector = vectors.vector_for_content(model, print_)
+                        assert vector is not None  # content_ids found it stored, and stored vectors are never removed
+                        features[print_] = vector
                     on_batch(np.array([photo.id for photo, _ in good], np.int64),
-                             np.stack([features[photo.fingerprint] for photo, _ in good]))
+                             np.stack([features[photo.known_fingerprint] for photo, _ in good]))
             run.encoded += len(fresh)
             run.read += len(good) - len(fresh)
             run.failed += len(batch) - len(good)
@@ -166,7 +170,7 @@ def run_pipeline(photos: list[Photo], encoder: PictureEncoder, catalog: Catalog,
     return run
 
 
-def _decode_ahead(pool: Executor, photos: Iterable[Photo], resolution: int, thumbnails: os.PathLike,
+def _decode_ahead(pool: Executor, photos: Iterable[Photo], resolution: int, thumbnails: Path,
                   read_ahead: int, controls: Controls) -> Iterator[tuple[Photo, Decoded | str]]:
     """Decoded photos in order, at most `read_ahead` in flight; a failure comes as its reason."""
     queue: deque[tuple[Photo, Future]] = deque()
@@ -187,14 +191,14 @@ def _decode_ahead(pool: Executor, photos: Iterable[Photo], resolution: int, thum
             future.cancel()
 
 
-def _read(photo: Photo, resolution: int, thumbnails: os.PathLike) -> Decoded | str:
+def _read(photo: Photo, resolution: int, thumbnails: Path) -> Decoded | str:
     try:
         result = decode(photo.file, resolution, photo.mtime_ns / 1e9, photo.fingerprint)  # the scan's stat
     except PhotoError as error:  # a vanished file included: decode names it
         return str(error)
     except MemoryError:
         return "not enough memory to decode it"
-    _save_thumbnail(thumbnail_path(thumbnails, photo.fingerprint), result.thumbnail)
+    _save_thumbnail(thumbnail_path(thumbnails, photo.known_fingerprint), result.thumbnail)
     return result
 
 

@@ -60,7 +60,7 @@ def parse(text: str) -> Query:
     query = Query()
     words: list[str] = []
     for head, body in _terms(text):
-        parts = _HEAD.fullmatch(head)
+        parts = _matched(_HEAD.fullmatch(head))  # `head` is what _HEAD matched
         if parts["filter"]:
             _add_filter(query, parts["filter"].lower(), body)
             continue
@@ -85,21 +85,27 @@ def _terms(text: str) -> list[tuple[str, str]]:
     """The query's terms, each as its head (sign, weight or filter name, or "") and its text, unquoted."""
     groups = _quoted_groups(text)
     terms = []
-    at = _SPACE.match(text).end()
+    at = _matched(_SPACE.match(text)).end()
     while at < len(text):
-        head = _HEAD.match(text, at).group()
+        head = _matched(_HEAD.match(text, at)).group()
         start = at + len(head)
         if start in groups:
             at, body = groups[start]
         else:
-            at = _WORD.match(text, start).end()
+            at = _matched(_WORD.match(text, start)).end()
             body = text[start:at]
         if body:
             terms.append((head, body))
         elif head:  # a sign or a filter's name with nothing after it is a word like any other
             terms.append(("", head))
-        at = _SPACE.match(text, at).end()
+        at = _matched(_SPACE.match(text, at)).end()
     return terms
+
+
+def _matched(match: re.Match[str] | None) -> re.Match[str]:
+    """The match of a pattern that cannot fail: _HEAD, _SPACE and _WORD each match the empty text."""
+    assert match is not None
+    return match
 
 
 def _quoted_groups(text: str) -> dict[int, tuple[int, str]]:

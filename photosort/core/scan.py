@@ -141,7 +141,7 @@ def scan(catalog: Catalog, on_file: Callable[[int], None] | None = None, exclude
 def _apply_new(catalog: Catalog, report: ScanReport, entry: _Seen, print_: str | None, reason: str | None,
                vanished: dict[str, list[Photo]]) -> None:
     """Record a file at a path the catalog did not know: unreadable, moved here, or new."""
-    if reason is not None:
+    if print_ is None:  # unreadable: `reason` says why
         report.failed += 1
         catalog.add_photo(entry.path, entry.folder_id, entry.size, entry.mtime_ns, None, FAILED, reason, entry.raw)
     elif vanished.get(print_):
@@ -160,14 +160,14 @@ def _apply_changes(catalog: Catalog, report: ScanReport, changes: list[tuple[_Se
     tags under a placeholder path), and content that arrives elsewhere, at a known path or (later) a new one,
     takes it back: a move. What is left behind is an edit: new content, a new photo, with the old one's tags."""
     departed: dict[str, list[Photo]] = {}
-    for entry, photo, print_, reason in changes:
+    for _, photo, print_, reason in changes:
         if reason is None and photo.state != FAILED and print_ != photo.fingerprint:
-            departed.setdefault(photo.fingerprint, []).append(photo)
+            departed.setdefault(photo.known_fingerprint, []).append(photo)
             catalog.set_aside(photo.id)
     claimed: set[int] = set()  # photos set aside that moved to another path
     arrived: set[str] = set()  # paths a photo moved to
-    for entry, photo, print_, reason in changes:
-        if reason is not None or print_ == photo.fingerprint:
+    for entry, photo, print_, _ in changes:
+        if print_ is None or print_ == photo.fingerprint:  # unreadable, or the same content
             continue
         for pool in (departed, vanished):
             if pool.get(print_):
@@ -191,12 +191,14 @@ def _apply_changes(catalog: Catalog, report: ScanReport, changes: list[tuple[_Se
             catalog.touch_photo(photo.id, entry.size, entry.mtime_ns)  # its reading is tried again by indexing
             report.failed += 1
         elif photo.state == FAILED:
+            assert print_ is not None  # read: no reason, so a fingerprint
             catalog.reread_photo(photo.id, entry.size, entry.mtime_ns, print_)
             report.recovered += 1
         elif print_ == photo.fingerprint:
             catalog.touch_photo(photo.id, entry.size, entry.mtime_ns)
             report.touched += 1
         elif mine:
+            assert print_ is not None  # read: no reason, so a fingerprint
             catalog.replace_photo(photo, entry.size, entry.mtime_ns, print_)
             report.changed += 1
         else:  # its old content moved to another path: what is here is a new photo
@@ -211,6 +213,7 @@ def _move_here(catalog: Catalog, moved: Photo, entry: _Seen, print_: str) -> Non
 
 
 def _fingerprint_or_reason(entry: _Seen) -> tuple[str | None, str | None]:
+    """(fingerprint, None) for a file read; (None, the reason) for one that could not be."""
     if entry.problem:
         return None, entry.problem
     if entry.size == 0:

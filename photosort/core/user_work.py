@@ -124,8 +124,9 @@ def restore(db: sqlite3.Connection, backup: dict) -> Restored:
                    (label["name"], json.dumps(label.get("prompts") or [label["name"]]), label.get("added", now)))
         for example in label.get("examples", []):
             verdict = ACCEPT if example.get("verdict") == "accept" else REJECT
-            examples += db.execute("INSERT OR IGNORE INTO label_examples (label, fingerprint, verdict) VALUES (?, ?, ?)",
-                                   (label["name"], example["fingerprint"], verdict)).rowcount
+            examples += db.execute(
+                "INSERT OR IGNORE INTO label_examples (label, fingerprint, verdict) VALUES (?, ?, ?)",
+                (label["name"], example["fingerprint"], verdict)).rowcount
     tags = backup.get("user_tags", [])
     db.executemany("INSERT OR IGNORE INTO restored_tags (fingerprint, label) SELECT ?, ? WHERE EXISTS "
                    "(SELECT 1 FROM labels WHERE name = ?)",

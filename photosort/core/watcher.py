@@ -16,11 +16,12 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.api import ObservedWatch
 
 from .names import is_ignored_name, is_image_name
 
@@ -85,7 +86,7 @@ class Watcher:
     """Calls `on_settled(paths)` after changes settle, from its own thread; `stop()` ends it."""
 
     def __init__(self, folders: list[Path], on_settled: Callable[[set[str]], None],
-                 quiet_s: float = DEFAULT_QUIET_S, exclude: list[Path] = (),
+                 quiet_s: float = DEFAULT_QUIET_S, exclude: Sequence[Path] = (),
                  on_error: Callable[[Exception, float], None] | None = None):
         self.folders = folders
         self.on_settled = on_settled
@@ -97,7 +98,7 @@ class Watcher:
         self._retry_at = 0.0
         self._failures = 0
         self._observer = Observer()
-        self._watched: dict[Path, object] = {}
+        self._watched: dict[Path, ObservedWatch] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="watcher", daemon=True)
 

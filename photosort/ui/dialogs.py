@@ -23,9 +23,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .. import __version__
 from ..app.models import DEMO_MODEL, ModelService, model_choices, partial_bytes
 from ..app.session import FolderState
 from ..app.settings import DEVICES
+from ..build_info import gpu_build_advice, version_line
 from .words import plural
 
 CHECKPOINT_FILTER = "CLIP checkpoints (*.pt *.pth *.bin *.safetensors);;All files (*)"
@@ -146,6 +148,16 @@ class ModelDialog(QDialog):
         self.accept()
 
 
+def build_text() -> str:
+    """The version and build variant, and where a faster build for this computer's GPU is (as a link)."""
+    text = version_line(__version__).removeprefix("photosort ")
+    advice = gpu_build_advice()
+    if advice:
+        words, _, page = advice.rpartition(" ")
+        text += f"<br>{words} <a href=\"{page}\">{page}</a>"
+    return text
+
+
 class SettingsDialog(QDialog):
     """The model (quality and speed shown), the device (what was detected), the folders; the theme follows the
     system's."""
@@ -187,6 +199,8 @@ class SettingsDialog(QDialog):
                                  f"{'  (reference)' if folder.reference else ''}")
         form.addRow("Folders", self.folders)
         form.addRow("Theme", QLabel("Follows the system's light or dark setting."))
+        self.build = QLabel(build_text(), wordWrap=True, openExternalLinks=True)
+        form.addRow("This build", self.build)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)

@@ -39,6 +39,7 @@ from ..app.session import (
 )
 from ..app.settings import AppSettings
 from ..app.thumbnails import ThumbnailLoader
+from ..build_info import gpu_build_advice
 from ..paths import resources_dir
 from .drops import accept_without_moving
 from .dialogs import FailuresDialog, ModelDialog, SettingsDialog, ask
@@ -55,6 +56,7 @@ FIRST_SIZE = QSize(1400, 900)
 BUSY_TEXT = "paused · indexing 100,000 of 100,000 · 999.9 photos/s · 59 min left"  # the longest progress line
 SCREEN_SHARE = 0.9  # of the screen's free area, at most, for the first window
 ICON = "icons/photosort.svg"
+GPU_ADVICE_MS = 30_000  # long enough to read and note the address (it is in Settings too)
 
 
 def app_icon() -> QIcon:
@@ -390,6 +392,9 @@ class MainWindow(QMainWindow):
 
     def _opened(self, folder: Path) -> None:
         self.model.thumbnails = self.preview.thumbnails = self.duplicates.thumbnails = folder / "thumbnails"
+        advice = gpu_build_advice()  # a CPU build on a computer with an NVIDIA GPU: say a faster build exists
+        if advice:
+            self.statusBar().showMessage(advice, GPU_ADVICE_MS)
         if self.pending_folders and self.session.model_name is not None:
             folders, self.pending_folders = self.pending_folders, []
             self.add_folders(folders)

@@ -9,8 +9,10 @@ import sys
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QProcess, QUrl, Signal
+from PySide6.QtCore import QObject, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
+
+from ..frozen import outside_environment
 
 # An opener still running after this long has handed the file to an app (some wait until that app closes).
 ANSWER_TIMEOUT_S = 5
@@ -29,9 +31,9 @@ class SystemApps(QObject):
     def reveal(self, path: str) -> None:
         """The file selected in the system's file manager (its folder where that cannot be done)."""
         if sys.platform == "darwin":
-            started = QProcess.startDetached("open", ["-R", path])
+            started = _started(["open", "-R", path])
         elif sys.platform == "win32":
-            started = QProcess.startDetached("explorer", ["/select,", str(Path(path))])
+            started = _started(["explorer", "/select,", str(Path(path))])
         else:
             self._in_background(self._reveal_on_linux, path)
             return
@@ -64,11 +66,29 @@ class SystemApps(QObject):
         self.failed.emit(f"No file manager answered to show {Path(path).name}. It is in {Path(path).parent}")
 
 
+def _start(command: list[str]) -> subprocess.Popen:
+    # The system's programs get the environment the app was started with, not the installed app's own
+    # library and plugin paths (see photosort.frozen).
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=outside_environment())
+
+
+def _started(command: list[str]) -> bool:
+    """Whether a command could be started; it is waited for in the background (explorer's exit code says
+    nothing)."""
+    try:
+        process = _start(command)
+    except OSError:
+        return False
+    threading.Thread(target=process.wait, name="system-app", daemon=True).start()
+    return True
+
+
 def _answered(command: list[str]) -> bool:
     """Whether a command took the request: it ended well, or is still at it after a while (an app it started
     in its place). A command that is not installed, or that ends in failure, did not."""
     try:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = _start(command)
     except OSError:
         return False
     try:

@@ -225,7 +225,7 @@ def check_consistency(library: Path, *folders: Path, thumbnails: bool = False) -
 
         if thumbnails:
             broken = []
-            for _, path, _, _, print_ in rows:
+            for _, _, _, _, print_ in rows:
                 thumbnail = thumbnail_path(opened.thumbnails, print_) if print_ else None
                 if thumbnail is not None and thumbnail.exists():
                     try:
