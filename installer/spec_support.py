@@ -123,6 +123,7 @@ def model_to_bundle(requested: str) -> tuple[Path, str]:
     from photosort.clip.build import infer_config
     from photosort.clip.checkpoints import read_state_dict
     from photosort.clip.download import sha256_of
+    from photosort.clip.errors import ClipError
     from photosort.clip.install import installed_path
     from photosort.clip.registry import MODELS
 
@@ -136,7 +137,10 @@ def model_to_bundle(requested: str) -> tuple[Path, str]:
         path = Path(requested)
         if not path.is_file():
             raise SystemExit(f"build.spec: no model named {requested!r} and no such file")
-        infer_config(read_state_dict(path))  # a file that is no CLIP stops the build, named
+        try:
+            infer_config(read_state_dict(path))
+        except ClipError as error:  # a file that is no CLIP stops the build, named
+            raise SystemExit(f"build.spec: {error}") from error
     checksum = sha256_of(path)
     info = info or next((known for known in MODELS.values() if known.sha256 == checksum), None)
     if info is not None and info.sha256 not in (None, checksum):

@@ -3,7 +3,9 @@ import tempfile
 
 # Qt's tests draw into memory: no display is needed, here or in CI. Set before any QApplication exists. The
 # screen is a laptop's (the offscreen default, 800 x 600, is smaller than the app's smallest window).
-_SCREEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "offscreen-screen.json")
+# Qt splits the platform's options at every colon, so a Windows drive letter ("C:") would cut the path: there
+# it is given relative to the current drive (the tests run on the drive of their checkout).
+_SCREEN = os.path.splitdrive(os.path.join(os.path.dirname(os.path.abspath(__file__)), "offscreen-screen.json"))[1]
 os.environ.setdefault("QT_QPA_PLATFORM", f"offscreen:configfile={_SCREEN}")
 
 # The system trash of every test that moves files to it, whatever the person running the tests has set:

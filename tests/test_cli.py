@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 import photosort.clip as clip
@@ -51,6 +52,7 @@ def test_help_lists_the_commands(isolated_data_dir):
     assert result.returncode == 0 and "models" in result.stdout and "search" in result.stdout
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Windows and macOS always have a display")
 def test_no_display_gets_one_line_not_a_crash(isolated_data_dir):
     env = {name: value for name, value in os.environ.items()
            if name not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
@@ -67,6 +69,7 @@ def catches(process: subprocess.Popen, number: int) -> bool:
     return bool(int(mask, 16) >> (number - 1) & 1)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the signal mask from /proc")
 def test_no_command_opens_the_app_which_closes_cleanly_on_sigterm(tmp_path, isolated_data_dir):
     """`photosort` alone is the desktop app: it opens its library, and a SIGTERM (a logout, Ctrl+C) closes it
     as the close button does."""
