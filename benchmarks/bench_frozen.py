@@ -43,7 +43,7 @@ def seconds(command: list[str], env: dict[str, str]) -> float:
 def window_shown(command: list[str], env: dict[str, str]) -> float:
     """Seconds from starting the app until a visible window named photosort exists."""
     started = time.perf_counter()
-    app = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    app = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         while time.perf_counter() - started < WINDOW_TIMEOUT_S:
             found = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "^photosort$"], env=env,
@@ -51,22 +51,28 @@ def window_shown(command: list[str], env: dict[str, str]) -> float:
             if found.returncode == 0:
                 return time.perf_counter() - started
             if app.poll() is not None:
-                raise RuntimeError(f"the app ended ({app.returncode}) before showing its window")
+                raise RuntimeError(f"the app ended ({app.returncode}) before showing its window, saying: "
+                                   f"{app.communicate()[1][-2000:]}")
             time.sleep(WINDOW_POLL_S)
         raise RuntimeError("no window within the time allowed")
     finally:
-        app.send_signal(signal.SIGTERM)
-        app.wait(timeout=60)
+        if app.poll() is None:
+            app.send_signal(signal.SIGTERM)
+            app.communicate(timeout=60)
 
 
-def start_screen() -> tuple[subprocess.Popen, str]:
-    """A virtual X screen on a display number nobody uses; (server, DISPLAY)."""
+def start_screen() -> tuple[subprocess.Popen, str] | None:
+    """A virtual X screen on a display number nobody uses: (server, DISPLAY), or None if none started."""
     read, write = os.pipe()
     server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
-                              pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     os.close(write)
     with os.fdopen(read) as announced:
         number = announced.readline().strip()  # written once the server accepts connections
+    if not number.isdigit():
+        server.kill()
+        print(f"no virtual screen (Xvfb: {server.communicate()[1].strip()[-300:]}): window figures skipped")
+        return None
     return server, f":{number}"
 
 
@@ -94,9 +100,9 @@ def main() -> int:
         subprocess.run([*programs["source"], "--library", str(library), "index", str(work / "photos"), "--model",
                         "tiny-shapes"], env=dict(env, PYTHONPATH=str(ROOT)), check=True, capture_output=True)
         rows: dict[str, dict[str, str]] = {"--help": {}, "first search": {}, "window shown": {}}
-        screen = None
-        if shutil.which("Xvfb") and shutil.which("xdotool"):
-            screen, env["DISPLAY"] = start_screen()
+        screen = start_screen() if shutil.which("Xvfb") and shutil.which("xdotool") else None
+        if screen is not None:
+            env["DISPLAY"] = screen[1]
         source_env = dict(env, PYTHONPATH=str(ROOT))
         try:
             for name, base in programs.items():
@@ -110,8 +116,8 @@ def main() -> int:
                     rows["window shown"][name] = figures(shown)
         finally:
             if screen is not None:
-                screen.terminate()
-                screen.wait()
+                screen[0].terminate()
+                screen[0].wait()
         print(f"\n{args.photos} photos, {args.runs} runs each: min / median")
         print(f"{'':14}{'source':>20}{'frozen':>20}")
         for what, by_program in rows.items():

@@ -10,7 +10,8 @@ BUNDLE = ROOT / "dist" / "photosort"
 BUNDLE_INTERNAL = BUNDLE / "_internal"
 _EXE = ".exe" if sys.platform == "win32" else ""
 CLI = BUNDLE / f"photosort{_EXE}"  # the console program
-APP = BUNDLE / f"photosort-app{_EXE}"  # the windowed program (in photosort.app on macOS)
+# The windowed program (in photosort.app on macOS); on Linux the one program is both.
+APP = CLI if sys.platform.startswith("linux") else BUNDLE / f"photosort-app{_EXE}"
 
 
 def bundle_built() -> bool:

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import tarfile
 import sys
 from pathlib import Path
 
@@ -143,3 +144,24 @@ def test_the_desktop_entry_installs_for_the_user(tmp_path):
     entry = (home / "share" / "applications" / "photosort.desktop").read_text()
     assert f'Exec="{APP}"' in entry and "Icon=" + str(home / "share" / "icons") in entry
     assert (home / ".local" / "bin" / "photosort").resolve() == CLI.resolve()
+
+
+def test_the_release_archive_holds_the_tested_app_and_runs_unpacked(data_dir, tmp_path):
+    archives = sorted(BUNDLE.parent.glob("photosort-*.tar.gz"))
+    if not archives:
+        pytest.skip("no archive packed (make package)")
+    with tarfile.open(archives[-1]) as archive:
+        archive.extractall(tmp_path / "unpacked", filter="tar")
+
+    def files(folder: Path) -> dict[str, int]:
+        return {str(path.relative_to(folder)): path.lstat().st_size for path in folder.rglob("*")
+                if not path.is_dir() or path.is_symlink()}
+
+    unpacked = tmp_path / "unpacked" / "photosort"
+    assert files(unpacked) == files(BUNDLE)  # the archive is the folder the tests above ran
+    program = unpacked / CLI.name
+    version = subprocess.run([str(program), "--version"], capture_output=True, text=True, env=frozen_env(data_dir))
+    assert version.returncode == 0 and version.stdout.startswith("photosort "), version.stderr
+    models = subprocess.run([str(program), "models", "list"], capture_output=True, text=True, env=frozen_env(data_dir))
+    assert models.returncode == 0, models.stderr
+    assert f"tiny-shapes  installed: {unpacked}" in models.stdout  # the demo model, found inside the unpacked app

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import plistlib
+import re
+import shutil
+import subprocess
+import sys
 
 import pytest
 from PIL import Image
@@ -67,3 +72,31 @@ def test_macos_and_windows_metadata_name_the_version(tmp_path):
     assert isinstance(call, ast.Call) and call.func.id == "VSVersionInfo"
     numbers = tuple(int(part) for part in __version__.split(".")) + (0,)
     assert f"filevers={numbers}" in text and f"'ProductVersion', '{__version__}'" in text
+
+
+def exec_program(entry: str) -> str:
+    """The program an Exec line names, unquoted as the Desktop Entry spec says a launcher does."""
+    value = next(line for line in entry.splitlines() if line.startswith("Exec="))[len("Exec="):]
+    value = re.sub(r"\\(.)", lambda match: {"s": " ", "n": "\n", "t": "\t", "r": "\r"}.get(match[1], match[1]),
+                   value)  # the string's own escapes
+    assert value.startswith('"') and value.endswith('"'), value
+    return re.sub(r'\\([\\"`$])', r"\1", value[1:-1]).replace("%%", "%")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the Linux desktop entry")
+def test_the_desktop_entry_names_the_program_wherever_it_is_unpacked(tmp_path):
+    folder = tmp_path / 'Tom & Jerry $HOME `x` "q" 100% back\\slash' / "photosort"
+    folder.mkdir(parents=True)
+    for name in ("photosort.desktop", "install-desktop-entry.sh"):
+        shutil.copy(spec_support.ROOT / "installer" / "linux" / name, folder / name)
+    Image.new("RGBA", (256, 256)).save(folder / "photosort.png")
+    home = tmp_path / "home"
+    home.mkdir()
+    result = subprocess.run(["sh", str(folder / "install-desktop-entry.sh")], capture_output=True, text=True,
+                            env=dict(os.environ, HOME=str(home), XDG_DATA_HOME=str(home / "share")))
+    assert result.returncode == 0, result.stderr
+    entry_file = home / "share" / "applications" / "photosort.desktop"
+    assert exec_program(entry_file.read_text()) == str(folder / "photosort")
+    if shutil.which("desktop-file-validate"):
+        check = subprocess.run(["desktop-file-validate", str(entry_file)], capture_output=True, text=True)
+        assert check.returncode == 0 and not check.stdout.strip(), check.stdout
