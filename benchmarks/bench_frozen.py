@@ -64,7 +64,10 @@ def window_shown(command: list[str], env: dict[str, str]) -> float:
 def start_screen() -> tuple[subprocess.Popen, str] | None:
     """A virtual X screen on a display number nobody uses: (server, DISPLAY), or None if none started."""
     read, write = os.pipe()
-    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+    # -noreset: by default the server resets when its last client leaves (each xdotool call), and a program
+    # connecting during the reset is refused ("could not connect to display").
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1600x1000x24", "-nolisten", "tcp",
+                               "-noreset"],
                               pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     os.close(write)
     with os.fdopen(read) as announced:
