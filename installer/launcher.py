@@ -1,10 +1,10 @@
 """The installed app's entry point, for both of its programs (the console `photosort` and the windowed app).
 
-PyInstaller freezes a script run as `__main__`, and `photosort/__main__.py` imports relatively from its
+PyInstaller freezes a script run as `__main__`, and photosort's own modules import relatively from their
 package, so the bundle starts here instead.
 """
 
-from photosort.__main__ import run
+from photosort.cli import run
 
 if __name__ == "__main__":
     run()

@@ -62,7 +62,7 @@ def test_the_system_viewer_is_started_without_the_bundles_libraries(qtbot, tmp_p
 def run_without_console(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     # A windowed program: no console, so Python starts with sys.stdout and sys.stderr set to None.
     code = ("import sys; sys.stdout = sys.stderr = None; sys.argv = ['photosort', *sys.argv[1:]]; "
-            "from photosort.__main__ import run; run()")
+            "from photosort.cli import run; run()")
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                           env=dict(os.environ, PHOTOSORT_DATA_DIR=str(tmp_path)), timeout=120)
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from ..devices import AUTO, known_device
 from ..paths import APP_NAME, DATA_DIR_VARIABLE
 
 SETTINGS_FILE = "settings.ini"
 
-DEVICES = ("auto", "cpu", "gpu")  # what the person picks; "gpu" means CUDA, else Apple's Metal
 
 
 class AppSettings:
@@ -32,8 +32,7 @@ class AppSettings:
 
     @property
     def device(self) -> str:
-        value = self._get("device", "auto")
-        return value if value in DEVICES else "auto"
+        return known_device(self._get("device", AUTO))
 
     @device.setter
     def device(self, value: str) -> None:

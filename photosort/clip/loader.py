@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from ..devices import AUTO
 from .build import build_model, convert_to_half
 from .checkpoints import read_state_dict
 from .errors import ClipError, ModelNotFoundError
@@ -61,10 +62,10 @@ def detected_devices() -> list[tuple[str, str]]:
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """The device asked for; with none (or "auto"), $PHOTOSORT_DEVICE, else CUDA, else MPS, else the CPU."""
-    choice = "auto" if device is None else str(device).strip().lower()
-    if choice == "auto":
-        choice = os.environ.get(DEVICE_VARIABLE, "auto").strip().lower() or "auto"
-    if choice in ("auto", "gpu"):  # "gpu": whichever GPU there is, as the desktop app's setting says it
+    choice = AUTO if device is None else str(device).strip().lower()
+    if choice == AUTO:
+        choice = os.environ.get(DEVICE_VARIABLE, AUTO).strip().lower() or AUTO
+    if choice == AUTO:
         if torch.cuda.is_available():
             return torch.device("cuda")
         if torch.backends.mps.is_available():

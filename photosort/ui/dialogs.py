@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
 from .. import __version__
 from ..app.models import DEMO_MODEL, ModelService, model_choices, partial_bytes
 from ..app.session import FolderState
-from ..app.settings import DEVICES
 from ..build_info import gpu_build_advice, version_line
+from ..devices import DEVICES
 from .words import plural
 
 CHECKPOINT_FILTER = "CLIP checkpoints (*.pt *.pth *.bin *.safetensors);;All files (*)"
@@ -187,7 +187,7 @@ class SettingsDialog(QDialog):
         form.addRow("Model", self.model_box)
         form.addRow("", self.model_facts)
         self.device_box = QComboBox()
-        for value, words in zip(DEVICES, ("Automatic (the GPU when there is one)", "CPU", "GPU"), strict=True):
+        for value, words in DEVICES.items():
             self.device_box.addItem(words, value)
         self.device_box.setCurrentIndex(max(self.device_box.findData(device), 0))
         form.addRow("Device", self.device_box)

@@ -95,7 +95,7 @@ def _load_engine() -> None:
     for info in pkgutil.iter_modules(photosort.core.__path__, "photosort.core."):
         with contextlib.suppress(ImportError):
             importlib.import_module(info.name)
-    for name in ("photosort.library_commands", "photosort.organize_commands", "photosort.__main__",
+    for name in ("photosort.cli.library", "photosort.cli.organize", "photosort.cli.models", "photosort.cli",
                  "photosort.clip.encoder"):
         importlib.import_module(name)
 
@@ -301,7 +301,7 @@ def main(argv: list[str]) -> None:
 
     import multiprocessing
 
-    from photosort.__main__ import main as photosort_main
+    from photosort.cli import main as photosort_main
 
     multiprocessing.freeze_support()
 

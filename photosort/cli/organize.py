@@ -7,13 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from .core.catalog import FAILED
-from .core.dupes import EXACT, KINDS, NEAR, Cluster
-from .core.errors import LibraryError
-from .core.labels import ACCEPT, REJECT
-from .core.library import Library
-from .core.resolve import plan
-from .library_commands import load_encoder, open_library
+from ..core.catalog import FAILED
+from ..core.dupes import EXACT, KINDS, NEAR, Cluster
+from ..core.errors import LibraryError
+from ..core.labels import ACCEPT, REJECT
+from ..core.library import Library
+from ..core.resolve import plan
+from .library import load_encoder, open_library
 from .progress import ProgressLine
 
 # Similar clusters are different photos (burst frames): trashed only when asked for by name.

@@ -1,5 +1,5 @@
 """The library's command line: `index`, `search`, `status`, `watch`, `folders`, `library check` (wired into
-photosort.__main__)."""
+photosort.cli.parser)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import sys
 import threading
 from pathlib import Path
 
-from .core.errors import LibraryError, NoModelError
-from .core.library import Library, default_library_dir, explain
-from .core.pipeline import Controls, IndexRun, Progress
+from ..core.errors import LibraryError, NoModelError
+from ..core.library import Library, default_library_dir, explain
+from ..core.pipeline import Controls, IndexRun, Progress
+from ..devices import AUTO, DEVICES
 from .progress import ProgressLine
 
 DEMO_MODEL = "tiny-shapes"
@@ -22,7 +23,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     index = commands.add_parser("index", help="add folders to the library and index their photos")
     index.add_argument("paths", nargs="+", metavar="PATH")
     index.add_argument("--model", help="model name or checkpoint file (remembered by the library)")
-    index.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    index.add_argument("--device", choices=list(DEVICES), default=AUTO)
     index.add_argument("--batch-size", type=_positive, default=32, metavar="N")
     index.set_defaults(run=run_index)
 
@@ -48,7 +49,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     status.set_defaults(run=run_status)
 
     watch = commands.add_parser("watch", help="keep the library current as its folders change (Ctrl+C stops)")
-    watch.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    watch.add_argument("--device", choices=list(DEVICES), default=AUTO)
     watch.set_defaults(run=run_watch)
 
     folders = commands.add_parser("folders", help="list the library's folders; mark reference folders")
@@ -100,7 +101,7 @@ def say_notices(library: Library) -> None:
 
 def load_encoder(model: str, device: str = "auto"):
     """The library's model, downloaded with a progress bar if it is a published one not yet here."""
-    from .clip import ClipError, DownloadError, Encoder, ModelNotFoundError
+    from ..clip import ClipError, DownloadError, Encoder, ModelNotFoundError
 
     progress = ProgressLine(f"downloading {model}")
     try:
@@ -122,7 +123,7 @@ def _model_name(value: str) -> str:
 
 
 def run_index(args: argparse.Namespace) -> int:
-    from .clip import RECOMMENDED_MODEL
+    from ..clip import RECOMMENDED_MODEL
 
     for path in args.paths:
         if not Path(path).expanduser().is_dir():
@@ -230,7 +231,7 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_watch(args: argparse.Namespace) -> int:
-    from .core.watcher import Watcher
+    from ..core.watcher import Watcher
 
     with open_library(args) as library:
         if not library.model or not library.catalog.folders():
@@ -289,7 +290,7 @@ def run_folders(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from .core.check import check_library
+    from ..core.check import check_library
 
     healthy = True
     for step in check_library(library_folder(args), wait=not args.no_wait,
