@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from .errors import CatalogDamaged, CatalogLost, LibraryError, disk_full
+from .sql import MARKS, select_in_chunks
 
 if TYPE_CHECKING:  # the catalog stores what `exif` read, and needs none of Pillow to do it
     from .exif import Capture
@@ -473,14 +474,8 @@ class SqliteCatalog:
         return {row[1]: Photo(*row) for row in rows}
 
     def photos_by_id(self, ids: Iterable[int]) -> dict[int, Photo]:
-        found: dict[int, Photo] = {}
-        ids = list(ids)
-        for start in range(0, len(ids), 500):  # SQLite caps the number of bound parameters
-            chunk = ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for row in self.db.execute(f"SELECT {self._COLUMNS} FROM photos WHERE id IN ({marks})", chunk):
-                found[row[0]] = Photo(*row)
-        return found
+        return {row[0]: Photo(*row) for row in select_in_chunks(
+            self.db, f"SELECT {self._COLUMNS} FROM photos WHERE id IN ({MARKS})", ids)}
 
     def add_photo(self, path: str, folder_id: int, size: int, mtime_ns: int, fingerprint: str | None,
                   state: str = OK, failure: str | None = None, raw_path: bytes | None = None) -> int:
@@ -579,14 +574,9 @@ class SqliteCatalog:
 
     def content_ids(self, model: str, fingerprints: Iterable[str]) -> set[str]:
         """Those of `fingerprints` that have a vector for `model` already."""
-        found: set[str] = set()
-        wanted = list(fingerprints)
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
-            found.update(print_ for (print_,) in self.db.execute(
-                f"SELECT fingerprint FROM vectors WHERE model = ? AND fingerprint IN ({','.join('?' * len(chunk))})",
-                (model, *chunk)))
-        return found
+        return {print_ for (print_,) in select_in_chunks(
+            self.db, f"SELECT fingerprint FROM vectors WHERE model = ? AND fingerprint IN ({MARKS})", fingerprints,
+            before=(model,))}
 
     def counts(self, model: str) -> Counts:
         photos, failed, offline = self.db.execute(

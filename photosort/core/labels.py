@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from .sql import MARKS, select_in_chunks
 from .tags import Decision, decide
 from .vectors import SqliteVectorStore
 
@@ -135,23 +136,15 @@ class LabelBook:
         return self.db.execute("SELECT COUNT(*) FROM tags WHERE label = ?", (label,)).fetchone()[0]
 
     def _fingerprints(self, ids: np.ndarray) -> dict[int, str]:
-        found: dict[int, str] = {}
-        wanted = [int(photo_id) for photo_id in ids]
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(self.db.execute(f"SELECT id, fingerprint FROM photos WHERE id IN ({marks})", chunk))
-        return found
+        return dict(select_in_chunks(self.db, f"SELECT id, fingerprint FROM photos WHERE id IN ({MARKS})",
+                                     (int(photo_id) for photo_id in ids)))
 
     def tags_of(self, ids: Iterable[int]) -> dict[int, list[str]]:
         found: dict[int, list[str]] = {}
-        wanted = list(ids)
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
-            for photo_id, label in self.db.execute(
-                    f"SELECT photo_id, label FROM tags WHERE photo_id IN ({','.join('?' * len(chunk))}) "
-                    "ORDER BY label COLLATE NOCASE", chunk):
-                found.setdefault(photo_id, []).append(label)
+        for photo_id, label in select_in_chunks(
+                self.db, f"SELECT photo_id, label FROM tags WHERE photo_id IN ({MARKS}) ORDER BY label COLLATE NOCASE",
+                ids):
+            found.setdefault(photo_id, []).append(label)
         return found
 
     def tags_of_photo(self, photo_id: int) -> list[tuple[str, str, float | None]]:

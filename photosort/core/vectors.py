@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
+from itertools import islice
 from typing import Protocol
 
 import numpy as np
 
 from .likeness import SIGNATURE_DTYPE, Face
+from .sql import MARKS, select_in_chunks
 
 STORED_DTYPE = np.float16
 
@@ -54,25 +56,21 @@ class SqliteVectorStore:
         if photo_ids is None:
             parts = self._read(self.db.execute(query, (model,)))
         else:
-            parts, wanted = [], list(photo_ids)
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start:start + 500]
-                marks = ",".join("?" * len(chunk))
-                # CROSS JOIN keeps SQLite's join order: from the few photos asked for to their vectors (left to
-                # its planner, it walked every vector of the model first: 3.6 s a chunk at 100,000 photos).
-                parts += self._read(self.db.execute(
-                    "SELECT p.id, v.vector FROM photos p CROSS JOIN folders f CROSS JOIN vectors v "
-                    f"WHERE p.id IN ({marks}) AND f.id = p.folder_id AND v.model = ? "
-                    "AND v.fingerprint = p.fingerprint AND p.state = 'ok' AND f.online = 1", (*chunk, model)))
+            # CROSS JOIN keeps SQLite's join order: from the few photos asked for to their vectors (left to
+            # its planner, it walked every vector of the model first: 3.6 s a chunk at 100,000 photos).
+            parts = self._read(select_in_chunks(
+                self.db, "SELECT p.id, v.vector FROM photos p CROSS JOIN folders f CROSS JOIN vectors v "
+                f"WHERE p.id IN ({MARKS}) AND f.id = p.folder_id AND v.model = ? "
+                "AND v.fingerprint = p.fingerprint AND p.state = 'ok' AND f.online = 1", photo_ids, after=(model,)))
         if not parts:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         return np.concatenate([ids for ids, _ in parts]), np.concatenate([vectors for _, vectors in parts])
 
     @staticmethod
-    def _read(cursor: sqlite3.Cursor) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _read(rows_read: Iterable[tuple[int, bytes]]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Rows of (id, vector blob) in blocks: a million rows never sit in memory as Python objects."""
-        parts = []
-        while rows := cursor.fetchmany(20_000):
+        parts, remaining = [], iter(rows_read)
+        while rows := list(islice(remaining, 20_000)):
             ids = np.fromiter((row[0] for row in rows), np.int64, len(rows))
             vectors = np.frombuffer(b"".join(row[1] for row in rows), STORED_DTYPE).reshape(len(rows), -1)
             parts.append((ids, vectors.astype(np.float32)))
@@ -110,11 +108,8 @@ class SqliteVectorStore:
     def faces(self, fingerprints: list[str]) -> dict[str, Face]:
         """The faces stored for these fingerprints; one stored in an older format is left out (made again)."""
         found = {}
-        for start in range(0, len(fingerprints), 500):
-            chunk = fingerprints[start:start + 500]
-            for fingerprint, blob in self.db.execute(
-                    f"SELECT fingerprint, face FROM signatures WHERE fingerprint IN ({','.join('?' * len(chunk))})",
-                    chunk):
-                if (stored := Face.from_bytes(blob)) is not None:
-                    found[fingerprint] = stored
+        for fingerprint, blob in select_in_chunks(
+                self.db, f"SELECT fingerprint, face FROM signatures WHERE fingerprint IN ({MARKS})", fingerprints):
+            if (stored := Face.from_bytes(blob)) is not None:
+                found[fingerprint] = stored
         return found
