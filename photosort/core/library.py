@@ -1,4 +1,5 @@
-"""`Library`: the folders a user added, their photos, one vector per photo for the library's model, and search.
+"""`Library`: the folders a user added, their photos, one vector per photo for the library's model, and search
+(done by photosort.core.search).
 
 Layout of a library folder::
 
@@ -18,60 +19,44 @@ import errno
 import json
 import os
 import re
-import shlex
 import sqlite3
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from ..paths import user_data_dir
-from ..templates import expand, is_short_query, templates_for
+from ..templates import expand, templates_for
 from . import exif, resolve
 from . import user_work
-from .catalog import (MODEL_KEY, OK, REFERENCE_KEY, BrowseRow, Counts, Folder, Photo, SqliteCatalog,
+from .catalog import (MODEL_KEY, REFERENCE_KEY, BrowseRow, Counts, Folder, Photo, SqliteCatalog,
                       describe_database_error, read_photo_ids_record)
-from .decode import decode, fingerprint
 from .dupe_inputs import DuplicateInputs, same_bytes, same_pixels
 from .dupes import Cluster, DuplicateFinder
-from .errors import LibraryError, PhotoError, disk_full
+from .errors import LibraryError, disk_full
 from .index import VectorIndex
 from .labels import LabelBook
 from .names import shown_path
 from .pipeline import Controls, IndexRun, PictureEncoder, Progress, run_pipeline
-from .query import Query, Term, parse
-from .relevance import Background, background, sample_ids
+from .query import Query
+from .relevance import Background
 from .scan import ScanReport, scan
+# SearchResult and TextImageEncoder are in Library's own signatures: callers may import them from here too.
+from .search import Search, SearchResult, TextImageEncoder, unit
 from .vectors import SqliteVectorStore
 from .writer_lock import WriterLock
 
 LIBRARY_VARIABLE = "PHOTOSORT_LIBRARY"
 CATALOG_FILE = "catalog.sqlite"
 REFERENCE_REFUSAL = "it is in a reference folder: photosort never moves those"
-TEXT_CACHE_SIZE = 512  # query texts whose vectors are kept while the app runs
-# A filtered search scores the photos that pass the filters directly (exact) when they are at most this many;
-# beyond, the index is searched with the filter. Exact scoring reads this many vectors at a time (100 MB at 512
-# dimensions).
-EXACT_FILTER_LIMIT = 50_000
 
 
 def default_library_dir() -> Path:
     override = os.environ.get(LIBRARY_VARIABLE)
     return Path(override) if override else user_data_dir() / "library"
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    id: int
-    path: str
-    score: float  # the cosine to the query; 0.0 where the results are not ranked
-    relevant: bool = True  # stands out from what the query scores on unrelated photos (always, unranked)
-    ranked: bool = True  # False: a query of filters alone, whose photos come newest first, with no score
 
 
 @dataclass(frozen=True)
@@ -96,15 +81,6 @@ class Status:
     folders: list[Folder]
     model: str | None
     failures: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
-
-
-class TextImageEncoder(PictureEncoder, Protocol):
-    """What search and tagging need of a model: pictures and texts in one space (photosort.clip.Encoder, and the
-    app's RemoteEncoder, are such)."""
-
-    dim: int
-
-    def encode_texts(self, texts: list[str]) -> np.ndarray: ...
 
 
 class Library:
@@ -148,8 +124,7 @@ class Library:
         self.labels = LabelBook(self.catalog.db, self.vectors)
         self._index: VectorIndex | None = None
         self.index_state = ""  # what opening the index did: loaded, updated, rebuilt (why)
-        self._texts: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-        self._sample: tuple[int, np.ndarray] | None = None  # (catalog state, vectors) for relevance
+        self._search = Search(self.catalog, self.vectors, self.labels, self.index, self._require_model)
         self.lock = threading.RLock()
 
     def close(self) -> None:
@@ -401,169 +376,20 @@ class Library:
         """The k photos nearest a query (see photosort.core.query) and/or an example image, best first, each
         marked relevant or not against what the query scores on the rest of the library. A query of filters
         alone lists the k newest photos that pass them, unranked. `folder`: only photos under that folder."""
-        query = parse(text) if text else Query()
-        if image is not None:
-            query.terms.append(Term(1.0, image=str(image)))
-        if not query.terms and not query.filtered:
-            raise LibraryError("give a text, an image, or both to search for")
-        self._check_filters(query)
-        query.terms = [replace(term, image=str(self._example_path(term.image))) if term.image else term
-                       for term in query.terms]
-        vector = self.query_vector(encoder, query) if query.terms else None
-        index = self.index()
-        if index is None:
-            return []
-        allowed = None
-        if query.filtered or folder is not None:
-            allowed = np.intersect1d(self._filter_ids(query, folder), index.ids)
-        if vector is None:
-            return [SearchResult(row.id, row.path, 0.0, ranked=False)
-                    for row in self.catalog.browse("date", ids=None if allowed is None else allowed.tolist())[:k]]
-        hits = self._hits(index, vector, allowed, k)
-        photos = self.catalog.photos_by_id(photo_id for photo_id, _ in hits)
-        # An example photo matches itself perfectly: the cutoff is set by the best of the others, or "more like
-        # this" would show the photo alone.
-        examples = {str(Path(term.image).expanduser().resolve()) for term in query.terms if term.image}
-        others = [score for photo_id, score in hits if photo_id in photos and photos[photo_id].path not in examples]
-        cutoff = self.background(vector).relevance_cutoff(max(others, default=1.0))
-        return [SearchResult(photo_id, photos[photo_id].path, score, score >= cutoff)
-                for photo_id, score in hits if photo_id in photos]
+        return self._search.search(encoder, text, image, k, folder)
 
     def background(self, vector: np.ndarray) -> Background:
         """What a query vector scores on a fixed sample of the library: the level of unrelated photos."""
-        state = self.catalog.change_count
-        if self._sample is None or self._sample[0] != state:
-            model = self._require_model()
-            wanted = sample_ids(self.vectors.searchable_ids(model))
-            self._sample = (state, self.vectors.photo_vectors(model, wanted.tolist())[1])
-        sample = self._sample[1]
-        return background(sample @ vector if len(sample) else np.zeros(0))
-
-    def _check_filters(self, query: Query) -> None:
-        """A tag or folder filter that names nothing of the library is a slip to point out: an empty result
-        would pass for "no such photos"."""
-        names = list(self.labels.labels()) if query.tags else []
-        known = {name.casefold() for name in names}
-        for label in query.tags:
-            if label.casefold() not in known:
-                raise LibraryError(f"tag:{label}: there is no label {label!r} " + (
-                    f"(labels: {', '.join(names)})" if names else "(this library has no labels yet)"))
-        for folder in query.folders:
-            clause, values = _folder_clause(folder)
-            if not self.catalog.db.execute(f"SELECT 1 FROM photos p WHERE {clause} LIMIT 1", values).fetchone():
-                raise LibraryError(f"folder:{folder}: no folder of the library matches it (give a folder's name, "
-                                   "the end of its path, or its full path)")
-
-    def _example_path(self, name: str) -> Path:
-        """An example photo's file: the file the term names, else the library's photo of that file name (a
-        name alone, so that a photo can be asked for wherever the command runs)."""
-        path = Path(name).expanduser()
-        if path.exists() or Path(name).name != name:
-            return path  # a path to nothing is reported when the example is read
-        wanted = name.casefold()
-        matches = [found for (found,) in self.catalog.db.execute("SELECT path FROM photos WHERE state = ?", (OK,))
-                   if found.rpartition(os.sep)[2].casefold() == wanted]
-        if not matches:
-            raise LibraryError(f"no photo named {name} in the library, and no such file")
-        if len(matches) > 1:
-            raise LibraryError(f"{len(matches)} photos of the library are named {name}: give the one you mean "
-                               f"with its folder, e.g. +{shlex.quote(matches[0])}")
-        return Path(matches[0])
-
-    def _hits(self, index: VectorIndex, vector: np.ndarray, allowed: np.ndarray | None, k: int
-              ) -> list[tuple[int, float]]:
-        """The k best (id, score) among the allowed photos (None: all)."""
-        candidates = index.ids if allowed is None else allowed
-        # Every candidate wanted (the last page of results), or few enough: all are scored, exactly.
-        if k >= len(candidates) or (allowed is not None and len(allowed) <= EXACT_FILTER_LIMIT):
-            return self._exact_hits(candidates, vector, k)
-        try:
-            found = np.array([hit.id for hit in index.search(vector, k, allowed=allowed)], np.int64)
-        except RuntimeError:  # hnswlib's walk reached fewer than k photos: many identical copies cut its graph up
-            found = candidates
-        # Scored again from the stored vectors (the index keeps them at another precision), as the exact path
-        # scores: near ties keep their order whatever k is, and a longer page starts as the shorter one did.
-        return self._exact_hits(found, vector, k)
-
-    def _exact_hits(self, ids: np.ndarray, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """The k best of these photos by their stored vectors, scored a bounded number at a time."""
-        model = self._require_model()
-        found, scored = [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
-        for start in range(0, len(ids), EXACT_FILTER_LIMIT):
-            chunk_ids, vectors = self.vectors.photo_vectors(model, ids[start:start + EXACT_FILTER_LIMIT].tolist())
-            if len(chunk_ids):
-                found.append(chunk_ids)
-                scored.append(vectors @ vector)
-        ids, scores = np.concatenate(found), np.concatenate(scored)
-        best = np.lexsort((ids, -scores))[:k]  # equal scores (copies of a photo) by id: the same order every time
-        return [(int(ids[row]), float(scores[row])) for row in best]
-
-    def _filter_ids(self, query: Query, within: Path | None = None) -> np.ndarray:
-        """Ids of the photos that pass the query's filters (folder, tag, dates) and lie under `within`."""
-        clauses: list[str] = []
-        values: list[str | float] = []
-        for folder in query.folders:
-            clause, folder_values = _folder_clause(folder)
-            clauses.append(clause)
-            values += folder_values
-        if within is not None:
-            clause, folder_values = _under_clause(Path(within).expanduser().resolve())
-            clauses.append(clause)
-            values += folder_values
-        for label in query.tags:
-            clauses.append("EXISTS (SELECT 1 FROM tags t WHERE t.photo_id = p.id AND t.label = ? COLLATE NOCASE)")
-            values.append(label)
-        if query.after is not None:
-            clauses.append("p.taken >= ?")
-            values.append(query.after)
-        if query.before is not None:
-            clauses.append("p.taken < ?")
-            values.append(query.before)
-        rows = self.catalog.db.execute(f"SELECT p.id FROM photos p WHERE {' AND '.join(clauses)}", values).fetchall()
-        return np.unique(np.fromiter((row[0] for row in rows), np.int64, len(rows)))
+        return self._search.background(vector)
 
     def query_vector(self, encoder: TextImageEncoder, query: Query) -> np.ndarray:
         """The weighted sum of the terms' unit vectors (avoided terms subtract), as a unit vector."""
-        total = np.zeros(encoder.dim, np.float32)
-        for term in query.terms:
-            if term.text is not None:
-                part = self.text_vector(encoder, term.text)
-            else:
-                assert term.image is not None  # a term is a text or an example photo
-                part = self._image_vector(encoder, Path(term.image).expanduser())
-            total += term.weight * part
-        norm = float(np.linalg.norm(total))
-        if norm < 1e-6:
-            raise LibraryError("the query's terms cancel each other out")
-        return total / norm
+        return self._search.query_vector(encoder, query)
 
     def text_vector(self, encoder: TextImageEncoder, text: str) -> np.ndarray:
         """A query text's unit vector, encoded once while the library is open. A short text is read through
         the model's template ensemble ("dog" as "a photo of dog.", ...), averaged."""
-        key = (self._require_model(), text)
-        if key in self._texts:
-            self._texts.move_to_end(key)
-            return self._texts[key]
-        prompts = expand(text, templates_for(key[0])) if is_short_query(text) else [text]
-        vector = _unit(encoder.encode_texts(prompts).mean(axis=0))
-        self._texts[key] = vector
-        if len(self._texts) > TEXT_CACHE_SIZE:
-            self._texts.popitem(last=False)
-        return vector
-
-    def _image_vector(self, encoder: TextImageEncoder, path: Path) -> np.ndarray:
-        """A library photo's stored vector when the example is one (same content), else a fresh encoding."""
-        model = self._require_model()
-        try:
-            stat = path.stat()
-            print_ = fingerprint(path, stat.st_size)
-            stored = self.vectors.vector_for_content(model, print_)
-            if stored is not None:
-                return _unit(stored)
-            decoded = decode(path, encoder.resolution, stat.st_mtime)
-        except (OSError, PhotoError) as error:
-            raise LibraryError(f"cannot read the example image {path}: {error}") from error
-        return encoder.encode_pictures(decoded.pixels[None])[0]
+        return self._search.text_vector(encoder, text)
 
     # Labels and tags
 
@@ -607,7 +433,7 @@ class Library:
         """A label's prompts, each through the template ensemble, averaged as unit vectors."""
         templates = templates_for(self._require_model())
         vectors = [encoder.encode_texts(expand(prompt, templates)).mean(axis=0) for prompt in prompts]
-        return _unit(np.mean([_unit(vector) for vector in vectors], axis=0)).astype(np.float32)
+        return unit(np.mean([unit(vector) for vector in vectors], axis=0)).astype(np.float32)
 
     def judge(self, label: str, paths: Sequence[os.PathLike | str], verdict: int) -> list[str]:
         """The user accepts (or rejects) photos for a label; the label is decided again from them at once.
@@ -752,28 +578,6 @@ def _described(error: OSError, folder: Path) -> LibraryError:
         return disk_full(folder)
     where = f" ({error.filename})" if error.filename else ""
     return LibraryError(f"{error.strerror or error}{where}")
-
-
-def _unit(vector: np.ndarray) -> np.ndarray:
-    return vector / max(float(np.linalg.norm(vector)), 1e-12)
-
-
-def _folder_clause(folder: str) -> tuple[str, list[str]]:
-    """SQL (over photos as p) for a `folder:` filter: under that path, or under a folder of that name or path end
-    anywhere in the library."""
-    place = Path(folder).expanduser()
-    if place.is_absolute() or place.is_dir():
-        return _under_clause(place.resolve())
-    return ("(? || lower(p.path)) LIKE ? ESCAPE '\\'",
-            [os.sep, "%" + _like_escape(os.sep + folder.strip(os.sep).lower() + os.sep) + "%"])
-
-
-def _under_clause(folder: Path) -> tuple[str, list[str]]:
-    return "p.path LIKE ? ESCAPE '\\'", [_like_escape(str(folder).rstrip(os.sep) + os.sep) + "%"]
-
-
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _slug(model: str) -> str:
