@@ -230,6 +230,10 @@ class Catalog(Protocol):
                ids: list[int] | None = None) -> list[BrowseRow]: ...
     def photos_in(self, folder_id: int) -> dict[str, Photo]: ...
     def photos_by_id(self, ids: Iterable[int]) -> dict[int, Photo]: ...
+    def readable_photo_at(self, path: str) -> tuple[int, str] | None: ...
+    def readable_paths(self) -> list[str]: ...
+    def count_under(self, folder: Path) -> int: ...
+    def forget_reading(self, fingerprint: str) -> None: ...
     def add_photo(self, path: str, folder_id: int, size: int, mtime_ns: int, fingerprint: str | None,
                   state: str = OK, failure: str | None = None, raw_path: bytes | None = None) -> int: ...
     def move_photo(self, photo_id: int, path: str, folder_id: int, mtime_ns: int,
@@ -476,6 +480,25 @@ class SqliteCatalog:
     def photos_by_id(self, ids: Iterable[int]) -> dict[int, Photo]:
         return {row[0]: Photo(*row) for row in select_in_chunks(
             self.db, f"SELECT {self._COLUMNS} FROM photos WHERE id IN ({MARKS})", ids)}
+
+    def readable_photo_at(self, path: str) -> tuple[int, str] | None:
+        """(id, fingerprint) of the readable photo at `path`, if the catalog has one."""
+        row = self.db.execute("SELECT id, fingerprint FROM photos WHERE path = ? AND state = ? "
+                              "AND fingerprint IS NOT NULL", (path, OK)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def readable_paths(self) -> list[str]:
+        return [path for (path,) in self.db.execute("SELECT path FROM photos WHERE state = ?", (OK,))]
+
+    def count_under(self, folder: Path) -> int:
+        """Photos anywhere below `folder` (its own and its subfolders')."""
+        prefix = str(folder).rstrip(os.sep) + os.sep
+        return self.db.execute("SELECT COUNT(*) FROM photos WHERE substr(path, 1, ?) = ?",
+                               (len(prefix), prefix)).fetchone()[0]
+
+    def forget_reading(self, fingerprint: str) -> None:
+        """The photos of this content count as not yet read (decoded) at the next indexing."""
+        self.db.execute("UPDATE photos SET width = NULL WHERE fingerprint = ?", (fingerprint,))
 
     def add_photo(self, path: str, folder_id: int, size: int, mtime_ns: int, fingerprint: str | None,
                   state: str = OK, failure: str | None = None, raw_path: bytes | None = None) -> int:

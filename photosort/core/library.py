@@ -16,6 +16,7 @@ False); one opened for reading takes nothing and creates nothing.
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import re
@@ -25,6 +26,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -83,12 +85,28 @@ class Status:
     failures: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _holding_lock(method: _Method) -> _Method:
+    """The method runs holding the library's lock: its catalog, vectors and index are one thread's at a time."""
+    @functools.wraps(method)
+    def locked(self: Library, *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            return method(self, *args, **kwargs)
+    return cast(_Method, locked)
+
+
 class Library:
     """One library folder. Shared between threads (the desktop app), callers hold `lock` around each call but
     `encode_pending`, which takes it only around each batch's commit, so searches go on while photos encode."""
 
     def __init__(self, folder: Path | None = None, *, write: bool = True, wait: bool = True,
                  on_wait: Callable[[str], None] | None = None):
+        # Held by every method that reads or writes the catalog, vectors or index (re-entrant: a method may call
+        # another). Scanning, encoding and duplicate finding take it around each read or commit instead, so a
+        # search is not held up for their whole run; a caller holds it only to make several calls one step.
+        self.lock = threading.RLock()
         self.folder = Path(folder).expanduser().absolute() if folder else default_library_dir()
         if self.folder.exists() and not self.folder.is_dir():
             raise LibraryError(f"the library {self.folder} is a file, not a folder")
@@ -125,8 +143,8 @@ class Library:
         self._index: VectorIndex | None = None
         self.index_state = ""  # what opening the index did: loaded, updated, rebuilt (why)
         self._search = Search(self.catalog, self.vectors, self.labels, self.index, self._require_model)
-        self.lock = threading.RLock()
 
+    @_holding_lock
     def close(self) -> None:
         try:
             self._save_index()
@@ -167,6 +185,7 @@ class Library:
             # The catalog holds the work; the copy is written at the next change, or at the next opening.
             self.notices.append(f"could not write {user_work.BACKUP_FILE} ({error.strerror or error})")
 
+    @_holding_lock
     def write_user_work(self) -> None:
         """Write user-work.json now, changed or not."""
         user_work.write(self.catalog.db, self.folder)
@@ -194,9 +213,11 @@ class Library:
     # The model
 
     @property
+    @_holding_lock
     def model(self) -> str | None:
         return self.catalog.get_meta(MODEL_KEY)
 
+    @_holding_lock
     def set_model(self, name: str) -> None:
         if name != self.model:
             with self.catalog.transaction():
@@ -205,6 +226,7 @@ class Library:
 
     # Folders and indexing
 
+    @_holding_lock
     def add_folders(self, paths: list[os.PathLike | str]) -> list[Folder]:
         """Add folders (a folder inside one already added is part of it; one around others takes them in)."""
         folders = []
@@ -228,6 +250,7 @@ class Library:
             folders.append(added)
         return folders
 
+    @_holding_lock
     def remove_folder(self, path: os.PathLike | str) -> None:
         """Forget a folder and its photos; the files themselves are not touched."""
         wanted = Path(path)
@@ -238,19 +261,23 @@ class Library:
             self.catalog.remove_folder(folder.id)
         self._sync_index()
 
+    @_holding_lock
     def browse(self, order: str = "date", folder: Path | None = None, tag: str | None = None,
                ids: list[int] | None = None) -> list[BrowseRow]:
         """Readable photos, newest first ("date") or by path ("name"); of one folder, with one label, or these."""
         return self.catalog.browse(order, folder, tag, ids)
 
     @property
+    @_holding_lock
     def reference_folders(self) -> list[Path]:
         return [Path(path) for path in json.loads(self.catalog.get_meta(REFERENCE_KEY) or "[]")]
 
+    @_holding_lock
     def set_reference(self, folder: os.PathLike | str, protected: bool) -> None:
         """Mark a folder as a reference (its photos are kept first and never moved), or unmark it."""
         self.set_references([folder] if protected else [], [] if protected else [folder])
 
+    @_holding_lock
     def set_references(self, add: Sequence[os.PathLike | str] = (), remove: Sequence[os.PathLike | str] = ()) -> None:
         """Mark folders as references and unmark others, in one change."""
         folders = {str(path) for path in self.reference_folders}
@@ -259,10 +286,12 @@ class Library:
         with self.catalog.transaction():
             self.catalog.set_meta(REFERENCE_KEY, json.dumps(sorted(folders)))
 
+    @_holding_lock
     def is_reference(self, path: str) -> bool:
         """Whether a photo lies under a reference folder: such photos are never moved, whoever asks."""
         return resolve.under_any(path, self.reference_folders)
 
+    @_holding_lock
     def folder_rows(self) -> list[FolderRow]:
         """The library's folders and the reference folders, each with how many photos lie under it."""
         reference = self.reference_folders
@@ -271,11 +300,8 @@ class Library:
         for path in sorted(set(places) | set(reference)):
             folder = places.get(path)
             online = folder.online if folder is not None else path.is_dir()
-            prefix = str(path).rstrip(os.sep) + os.sep
-            photos = self.catalog.db.execute(
-                "SELECT COUNT(*) FROM photos WHERE substr(path, 1, ?) = ?", (len(prefix), prefix)).fetchone()[0]
-            rows.append(FolderRow(path, photos, online, resolve.under_any(str(path) + os.sep, reference),
-                                  folder is not None))
+            rows.append(FolderRow(path, self.catalog.count_under(path), online,
+                                  resolve.under_any(str(path) + os.sep, reference), folder is not None))
         return rows
 
     def scan(self, on_file: Callable[[int], None] | None = None) -> ScanReport:
@@ -288,6 +314,7 @@ class Library:
             self._sync_index()
         return report
 
+    @_holding_lock
     def pending(self) -> list[Photo]:
         """Readable photos in online folders with no vector for the library's model yet."""
         return self.catalog.pending(self._require_model())
@@ -323,6 +350,7 @@ class Library:
 
     # The index
 
+    @_holding_lock
     def index(self, dim: int | None = None) -> VectorIndex | None:
         """The HNSW index for the library's model, opened (and repaired) on first use; None before any vector."""
         if self._index is None:
@@ -346,6 +374,7 @@ class Library:
                 self.notices.append("the search index was damaged and has been rebuilt from the stored vectors")
         return self._index
 
+    @_holding_lock
     def rebuild_index(self) -> None:
         """A new index from the stored vectors, saved in place of the old one."""
         model = self._require_model()
@@ -355,10 +384,11 @@ class Library:
         index.save(self.catalog.change_count)
         self._index, self.index_state = index, "rebuilt"
 
+    @_holding_lock
     def forget_reading(self, fingerprint_: str) -> None:
         """The photos of this content are read again at the next indexing (their thumbnail was lost)."""
         with self.catalog.transaction():
-            self.catalog.db.execute("UPDATE photos SET width = NULL WHERE fingerprint = ?", (fingerprint_,))
+            self.catalog.forget_reading(fingerprint_)
 
     def _vector_loader(self, model: str) -> Callable[[np.ndarray | None], tuple[np.ndarray, np.ndarray]]:
         return lambda wanted: self.vectors.photo_vectors(model, None if wanted is None else wanted.tolist())
@@ -371,6 +401,7 @@ class Library:
 
     # Search
 
+    @_holding_lock
     def search(self, encoder: TextImageEncoder, text: str | None = None, image: os.PathLike | str | None = None,
                k: int = 20, folder: Path | None = None) -> list[SearchResult]:
         """The k photos nearest a query (see photosort.core.query) and/or an example image, best first, each
@@ -378,14 +409,17 @@ class Library:
         alone lists the k newest photos that pass them, unranked. `folder`: only photos under that folder."""
         return self._search.search(encoder, text, image, k, folder)
 
+    @_holding_lock
     def background(self, vector: np.ndarray) -> Background:
         """What a query vector scores on a fixed sample of the library: the level of unrelated photos."""
         return self._search.background(vector)
 
+    @_holding_lock
     def query_vector(self, encoder: TextImageEncoder, query: Query) -> np.ndarray:
         """The weighted sum of the terms' unit vectors (avoided terms subtract), as a unit vector."""
         return self._search.query_vector(encoder, query)
 
+    @_holding_lock
     def text_vector(self, encoder: TextImageEncoder, text: str) -> np.ndarray:
         """A query text's unit vector, encoded once while the library is open. A short text is read through
         the model's template ensemble ("dog" as "a photo of dog.", ...), averaged."""
@@ -393,11 +427,13 @@ class Library:
 
     # Labels and tags
 
+    @_holding_lock
     def set_labels(self, labels: dict[str, list[str]]) -> None:
         with self.catalog.transaction():
             for name, prompts in labels.items():
                 self.labels.set_label(name, prompts or [name])
 
+    @_holding_lock
     def rename_label(self, old: str, new: str) -> None:
         labels = self.labels.labels()
         if old not in labels:
@@ -407,14 +443,17 @@ class Library:
         with self.catalog.transaction():
             self.labels.rename_label(old, new)
 
+    @_holding_lock
     def remove_label(self, name: str) -> None:
         with self.catalog.transaction():
             if not self.labels.remove_label(name):
                 raise LibraryError(f"there is no label {name!r} (labels: {', '.join(self.labels.labels()) or 'none'})")
 
+    @_holding_lock
     def needs_encoder_for_labels(self) -> bool:
         return bool(self.model and self.labels.undecided(self.model))
 
+    @_holding_lock
     def retag(self, encoder: TextImageEncoder | None = None, labels: list[str] | None = None) -> dict[str, int]:
         """Decide every label (or `labels`) again and re-tag all photos; labels never encoded for the model
         need `encoder`. Returns how many photos each label is on."""
@@ -429,12 +468,14 @@ class Library:
         with self.catalog.transaction():
             return self.labels.decide_and_tag(model, prompt_vectors, labels)
 
+    @_holding_lock
     def prompt_vector(self, encoder: TextImageEncoder, prompts: list[str]) -> np.ndarray:
         """A label's prompts, each through the template ensemble, averaged as unit vectors."""
         templates = templates_for(self._require_model())
         vectors = [encoder.encode_texts(expand(prompt, templates)).mean(axis=0) for prompt in prompts]
         return unit(np.mean([unit(vector) for vector in vectors], axis=0)).astype(np.float32)
 
+    @_holding_lock
     def judge(self, label: str, paths: Sequence[os.PathLike | str], verdict: int) -> list[str]:
         """The user accepts (or rejects) photos for a label; the label is decided again from them at once.
         Returns the paths that are not photos of the library."""
@@ -443,22 +484,23 @@ class Library:
         found, unknown = {}, []
         for path in paths:
             resolved = shown_path(str(Path(path).expanduser().resolve()))
-            row = self.catalog.db.execute("SELECT id, fingerprint FROM photos WHERE path = ? AND state = 'ok'",
-                                          (resolved,)).fetchone()
-            if row is None or row[1] is None:
+            photo = self.catalog.readable_photo_at(resolved)
+            if photo is None:
                 unknown.append(str(path))
             else:
-                found[row[0]] = row[1]
+                found[photo[0]] = photo[1]
         with self.catalog.transaction():
             self.labels.add_examples(label, found, verdict)
             if self.model and not self.labels.undecided(self.model):
                 self.labels.decide_and_tag(self.model, {}, [label])
         return unknown
 
+    @_holding_lock
     def photo_tags(self, photo_id: int) -> list[Tag]:
         """A photo's labels: suggested by a label's decision ("auto") or the user's own ("user")."""
         return [Tag(*row) for row in self.labels.tags_of_photo(photo_id)]
 
+    @_holding_lock
     def tagged_photos(self) -> dict[str, list[str]]:
         """Every indexed photo's labels, by path (an empty list for a photo with none)."""
         ids = self.vectors.searchable_ids(self._require_model())
@@ -512,6 +554,7 @@ class Library:
                     self.catalog.set_capture(photo_id, capture)
         return [read.get(photo.id, photo) for photo in photos]
 
+    @_holding_lock
     def trash_duplicates(self, steps: list[resolve.Step]) -> resolve.Outcome:
         """Move the planned photos to the system trash; the keepers take on their tags; the catalog forgets
         them at once."""
@@ -525,6 +568,7 @@ class Library:
         self._sync_index()
         return outcome
 
+    @_holding_lock
     def trash_photos(self, photo_ids: Sequence[int]) -> tuple[list[Photo], list[tuple[Photo, str]]]:
         """Move photos the user chose to the system trash; the catalog forgets those moved. Returns (moved,
         [(not moved, why)])."""
@@ -543,6 +587,7 @@ class Library:
 
     # Status
 
+    @_holding_lock
     def status(self, with_failures: bool = False) -> Status:
         model = self.model
         counts = self.catalog.counts(model or "")

@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from ..templates import expand, is_short_query, templates_for
-from .catalog import OK, SqliteCatalog
+from .catalog import SqliteCatalog
 from .decode import decode, fingerprint
 from .errors import LibraryError, PhotoError
 from .index import VectorIndex
@@ -135,7 +135,7 @@ class Search:
         if path.exists() or Path(name).name != name:
             return path  # a path to nothing is reported when the example is read
         wanted = name.casefold()
-        matches = [found for (found,) in self.catalog.db.execute("SELECT path FROM photos WHERE state = ?", (OK,))
+        matches = [found for found in self.catalog.readable_paths()
                    if found.rpartition(os.sep)[2].casefold() == wanted]
         if not matches:
             raise LibraryError(f"no photo named {name} in the library, and no such file")
