@@ -75,7 +75,7 @@ def test_every_statement_a_method_runs_holds_the_library_lock(tmp_path):
         library.encode_pending(encoder)
         unlocked: list[str] = []
         guarded = GuardedConnection(library.catalog.db, library.lock, unlocked)
-        library.catalog.db = library.vectors.db = library.labels.db = guarded
+        library.catalog.db = library.vectors.db = library.labels.db = library.work.db = guarded
         first = library.browse()[0]
 
         def a_caller_holding_nothing() -> None:

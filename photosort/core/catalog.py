@@ -207,6 +207,17 @@ BROWSE_ORDERS = {"date": "COALESCE(p.taken, p.mtime_ns / 1e9) DESC, p.path", "na
 
 
 @dataclass(frozen=True)
+class PhotoFilter:
+    """Which photos a search may return: all of its parts hold (an empty filter passes every photo)."""
+
+    folders: tuple[str, ...] = ()  # `folder:` terms: a folder's name, the end of its path, or its path
+    within: Path | None = None  # the folder the person is looking in
+    tags: tuple[str, ...] = ()  # labels the photo carries, whatever their case
+    after: float | None = None  # capture time, seconds since the epoch
+    before: float | None = None
+
+
+@dataclass(frozen=True)
 class Counts:
     photos: int  # image files known, online or not
     indexed: int  # photos with a vector for the library's model
@@ -234,6 +245,7 @@ class Catalog(Protocol):
     def readable_paths(self) -> list[str]: ...
     def count_under(self, folder: Path) -> int: ...
     def forget_reading(self, fingerprint: str) -> None: ...
+    def filtered_ids(self, photos: PhotoFilter, limit: int | None = None) -> list[int]: ...
     def add_photo(self, path: str, folder_id: int, size: int, mtime_ns: int, fingerprint: str | None,
                   state: str = OK, failure: str | None = None, raw_path: bytes | None = None) -> int: ...
     def move_photo(self, photo_id: int, path: str, folder_id: int, mtime_ns: int,
@@ -500,6 +512,31 @@ class SqliteCatalog:
         """The photos of this content count as not yet read (decoded) at the next indexing."""
         self.db.execute("UPDATE photos SET width = NULL WHERE fingerprint = ?", (fingerprint,))
 
+    def filtered_ids(self, photos: PhotoFilter, limit: int | None = None) -> list[int]:
+        """Ids of the photos that pass the filter (at most `limit` of them)."""
+        clauses: list[str] = ["1"]  # all pass, until a part of the filter says otherwise
+        values: list[str | float] = []
+        for folder in photos.folders:
+            clause, folder_values = _folder_clause(folder)
+            clauses.append(clause)
+            values += folder_values
+        if photos.within is not None:
+            clause, folder_values = _under_clause(photos.within)
+            clauses.append(clause)
+            values += folder_values
+        for label in photos.tags:
+            clauses.append("EXISTS (SELECT 1 FROM tags t WHERE t.photo_id = p.id AND t.label = ? COLLATE NOCASE)")
+            values.append(label)
+        if photos.after is not None:
+            clauses.append("p.taken >= ?")
+            values.append(photos.after)
+        if photos.before is not None:
+            clauses.append("p.taken < ?")
+            values.append(photos.before)
+        bounded = f" LIMIT {int(limit)}" if limit is not None else ""
+        return [row[0] for row in self.db.execute(
+            f"SELECT p.id FROM photos p WHERE {' AND '.join(clauses)}{bounded}", values)]
+
     def add_photo(self, path: str, folder_id: int, size: int, mtime_ns: int, fingerprint: str | None,
                   state: str = OK, failure: str | None = None, raw_path: bytes | None = None) -> int:
         cursor = self.db.execute(
@@ -680,3 +717,21 @@ def describe_database_error(error: sqlite3.Error, path: Path) -> LibraryError:
     if "readonly" in lowered or "read-only" in lowered:
         return LibraryError(f"the library {path.parent} cannot be written ({message})")
     return LibraryError(f"the library catalog {path}: {message}")
+
+
+def _folder_clause(folder: str) -> tuple[str, list[str | float]]:
+    """SQL (over photos as p) for a `folder:` filter: under that path, or under a folder of that name or path end
+    anywhere in the library."""
+    place = Path(folder).expanduser()
+    if place.is_absolute() or place.is_dir():
+        return _under_clause(place.resolve())
+    return ("(? || lower(p.path)) LIKE ? ESCAPE '\\'",
+            [os.sep, "%" + _like_escape(os.sep + folder.strip(os.sep).lower() + os.sep) + "%"])
+
+
+def _under_clause(folder: Path) -> tuple[str, list[str | float]]:
+    return "p.path LIKE ? ESCAPE '\\'", [_like_escape(str(folder).rstrip(os.sep) + os.sep) + "%"]
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -129,6 +129,10 @@ class Library:
                 ids_used = read_photo_ids_record(record)
                 record.unlink(missing_ok=True)
             self.catalog = SqliteCatalog(catalog_path, read_only=not write)
+            # The SQLite library's other stores share the catalog's connection (one file, one transaction).
+            self.work = user_work.SqliteUserWork(self.catalog.db)
+            self.vectors = SqliteVectorStore(self.catalog.db)
+            self.labels = LabelBook(self.catalog.db, self.vectors)
             if missing:
                 self.catalog.skip_photo_ids(ids_used)
                 self._restore_user_work("the catalog was missing")
@@ -138,8 +142,6 @@ class Library:
         except BaseException:
             self.writer_lock.release()
             raise
-        self.vectors = SqliteVectorStore(self.catalog.db)
-        self.labels = LabelBook(self.catalog.db, self.vectors)
         self._index: VectorIndex | None = None
         self.index_state = ""  # what opening the index did: loaded, updated, rebuilt (why)
         self._search = Search(self.catalog, self.vectors, self.labels, self.index, self._require_model)
@@ -173,13 +175,13 @@ class Library:
 
     def _back_up_user_work(self) -> None:
         """Write user-work.json when the user's work changed since it was last written."""
-        revision = user_work.revision(self.catalog.db)
+        revision = self.work.revision()
         if self._backed_up is None:
             self._backed_up = user_work.backed_up_revision(self.folder, self.catalog.library_id)
         if revision == self._backed_up:
             return
         try:
-            user_work.write(self.catalog.db, self.folder)
+            self.work.write(self.folder)
             self._backed_up = revision
         except OSError as error:
             # The catalog holds the work; the copy is written at the next change, or at the next opening.
@@ -188,15 +190,15 @@ class Library:
     @_holding_lock
     def write_user_work(self) -> None:
         """Write user-work.json now, changed or not."""
-        user_work.write(self.catalog.db, self.folder)
-        self._backed_up = user_work.revision(self.catalog.db)
+        self.work.write(self.folder)
+        self._backed_up = self.work.revision()
 
     def _restore_user_work(self, why: str) -> None:
         backup = user_work.read(self.folder)
         if backup is None:
             return
         with self.catalog.transaction():
-            restored = user_work.restore(self.catalog.db, backup)
+            restored = self.work.restore(backup)
         self.notices.append(f"{why}: {restored} from {user_work.BACKUP_FILE}; the photos are read again by "
                             "`photosort index`")
 
@@ -310,7 +312,7 @@ class Library:
         report = scan(self.catalog, on_file, exclude=[self.folder.resolve()], lock=self.lock)
         with self.lock:
             with self.catalog.transaction():
-                user_work.apply_restored_tags(self.catalog.db)
+                self.work.apply_restored_tags()
             self._sync_index()
         return report
 

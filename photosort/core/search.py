@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from ..templates import expand, is_short_query, templates_for
-from .catalog import SqliteCatalog
+from .catalog import PhotoFilter, SqliteCatalog
 from .decode import decode, fingerprint
 from .errors import LibraryError, PhotoError
 from .index import VectorIndex
@@ -123,8 +123,7 @@ class Search:
                 raise LibraryError(f"tag:{label}: there is no label {label!r} " + (
                     f"(labels: {', '.join(names)})" if names else "(this library has no labels yet)"))
         for folder in query.folders:
-            clause, values = _folder_clause(folder)
-            if not self.catalog.db.execute(f"SELECT 1 FROM photos p WHERE {clause} LIMIT 1", values).fetchone():
+            if not self.catalog.filtered_ids(PhotoFilter(folders=(folder,)), limit=1):
                 raise LibraryError(f"folder:{folder}: no folder of the library matches it (give a folder's name, "
                                    "the end of its path, or its full path)")
 
@@ -174,27 +173,10 @@ class Search:
 
     def _filter_ids(self, query: Query, within: Path | None = None) -> np.ndarray:
         """Ids of the photos that pass the query's filters (folder, tag, dates) and lie under `within`."""
-        clauses: list[str] = []
-        values: list[str | float] = []
-        for folder in query.folders:
-            clause, folder_values = _folder_clause(folder)
-            clauses.append(clause)
-            values += folder_values
-        if within is not None:
-            clause, folder_values = _under_clause(Path(within).expanduser().resolve())
-            clauses.append(clause)
-            values += folder_values
-        for label in query.tags:
-            clauses.append("EXISTS (SELECT 1 FROM tags t WHERE t.photo_id = p.id AND t.label = ? COLLATE NOCASE)")
-            values.append(label)
-        if query.after is not None:
-            clauses.append("p.taken >= ?")
-            values.append(query.after)
-        if query.before is not None:
-            clauses.append("p.taken < ?")
-            values.append(query.before)
-        rows = self.catalog.db.execute(f"SELECT p.id FROM photos p WHERE {' AND '.join(clauses)}", values).fetchall()
-        return np.unique(np.fromiter((row[0] for row in rows), np.int64, len(rows)))
+        ids = self.catalog.filtered_ids(PhotoFilter(
+            folders=tuple(query.folders), within=Path(within).expanduser().resolve() if within is not None else None,
+            tags=tuple(query.tags), after=query.after, before=query.before))
+        return np.unique(np.fromiter(ids, np.int64, len(ids)))
 
     def query_vector(self, encoder: TextImageEncoder, query: Query) -> np.ndarray:
         """The weighted sum of the terms' unit vectors (avoided terms subtract), as a unit vector."""
@@ -242,21 +224,3 @@ class Search:
 
 def unit(vector: np.ndarray) -> np.ndarray:
     return vector / max(float(np.linalg.norm(vector)), 1e-12)
-
-
-def _folder_clause(folder: str) -> tuple[str, list[str]]:
-    """SQL (over photos as p) for a `folder:` filter: under that path, or under a folder of that name or path end
-    anywhere in the library."""
-    place = Path(folder).expanduser()
-    if place.is_absolute() or place.is_dir():
-        return _under_clause(place.resolve())
-    return ("(? || lower(p.path)) LIKE ? ESCAPE '\\'",
-            [os.sep, "%" + _like_escape(os.sep + folder.strip(os.sep).lower() + os.sep) + "%"])
-
-
-def _under_clause(folder: Path) -> tuple[str, list[str]]:
-    return "p.path LIKE ? ESCAPE '\\'", [_like_escape(str(folder).rstrip(os.sep) + os.sep) + "%"]
-
-
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -142,3 +142,23 @@ def apply_restored_tags(db: sqlite3.Connection) -> None:
     db.execute("INSERT OR REPLACE INTO tags (photo_id, label, score, source) SELECT p.id, r.label, NULL, 'user' "
                "FROM restored_tags r JOIN photos p ON p.fingerprint = r.fingerprint WHERE p.state = 'ok'")
     db.execute("DELETE FROM restored_tags WHERE fingerprint IN (SELECT fingerprint FROM photos WHERE state = 'ok')")
+
+
+class SqliteUserWork:
+    """The user's work as a store of the SQLite library: its revision, its backup file, its restoring; the
+    functions above over the catalog's connection."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def revision(self) -> int:
+        return revision(self.db)
+
+    def write(self, folder: Path) -> None:
+        write(self.db, folder)
+
+    def restore(self, backup: dict) -> Restored:
+        return restore(self.db, backup)
+
+    def apply_restored_tags(self) -> None:
+        apply_restored_tags(self.db)
