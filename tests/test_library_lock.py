@@ -113,3 +113,21 @@ def test_every_statement_a_method_runs_holds_the_library_lock(tmp_path):
     finally:
         library.catalog.db = getattr(library.catalog.db, "_db", library.catalog.db)
         library.close()
+
+
+def test_a_second_writer_is_told_who_holds_the_library(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from photosort.app.session import APP_HOLDER
+    from photosort.core.writer_lock import HOLDER_FILE
+
+    photos = tmp_path / "photos"
+    write_photo(photos / "red.png", "red", "circle")
+    with Library(tmp_path / "library", holder=APP_HOLDER):  # as the desktop app holds it while it is open
+        refused = subprocess.run([sys.executable, "-m", "photosort", "--library", str(tmp_path / "library"),
+                                  "--no-wait", "index", str(photos)], capture_output=True, text=True, timeout=120)
+        assert refused.returncode == 1
+        assert f"{APP_HOLDER} (process {os.getpid()}) is using this library" in refused.stderr, refused.stderr
+    assert not (tmp_path / "library" / HOLDER_FILE).exists()

@@ -114,6 +114,9 @@ class TrashReport:
     failures: list[tuple[str, str]]  # (path, why it was not moved)
 
 
+APP_HOLDER = "the photosort desktop app"  # it holds the library for as long as it is open
+
+
 class LibrarySession(QObject):
     opened = Signal(object)  # the library folder
     photosChanged = Signal(object)  # list[BrowseRow] of the current view
@@ -168,7 +171,7 @@ class LibrarySession(QObject):
     def open(self) -> None:
         def work() -> tuple[Library, str | None]:
             # Another photosort writing to this library (a `photosort index`) is waited for, and the window says so.
-            library = Library(self.folder, on_wait=self.message.emit)
+            library = Library(self.folder, on_wait=self.message.emit, holder=APP_HOLDER)
             return library, library.model
 
         def done(opened: tuple[Library, str | None]) -> None:

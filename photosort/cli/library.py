@@ -81,7 +81,8 @@ def open_library(args: argparse.Namespace, write: bool = True) -> Library:
     def say(message: str) -> None:
         print(f"photosort: {message}", file=sys.stderr, flush=True)
 
-    library = Library(library_folder(args), write=write, wait=not getattr(args, "no_wait", False), on_wait=say)
+    library = Library(library_folder(args), write=write, wait=not getattr(args, "no_wait", False), on_wait=say,
+                      holder=f"`photosort {args.command}`")
     for notice in library.notices:
         say(notice)
     library.notices.clear()

@@ -49,7 +49,7 @@ from .scan import ScanReport, scan
 # SearchResult and TextImageEncoder are in Library's own signatures: callers may import them from here too.
 from .search import Search, SearchResult, TextImageEncoder, unit
 from .vectors import SqliteVectorStore
-from .writer_lock import WriterLock
+from .writer_lock import DEFAULT_HOLDER, WriterLock
 
 LIBRARY_VARIABLE = "PHOTOSORT_LIBRARY"
 CATALOG_FILE = "catalog.sqlite"
@@ -102,7 +102,7 @@ class Library:
     `encode_pending`, which takes it only around each batch's commit, so searches go on while photos encode."""
 
     def __init__(self, folder: Path | None = None, *, write: bool = True, wait: bool = True,
-                 on_wait: Callable[[str], None] | None = None):
+                 on_wait: Callable[[str], None] | None = None, holder: str = DEFAULT_HOLDER):
         # Held by every method that reads or writes the catalog, vectors or index (re-entrant: a method may call
         # another). Scanning, encoding and duplicate finding take it around each read or commit instead, so a
         # search is not held up for their whole run; a caller holds it only to make several calls one step.
@@ -113,10 +113,11 @@ class Library:
         self.writable = write
         self.notices: list[str] = []  # what opening or repairing did that the user should hear of, a line each
         self.writer_lock = WriterLock(self.folder)
+        self.holder = holder  # how another photosort waiting for this library names this one
         self._backed_up: int | None = None  # the revision of the user's work in user-work.json
         if write:
             self.folder.mkdir(parents=True, exist_ok=True)
-            self.writer_lock.acquire(wait, on_wait)
+            self.writer_lock.acquire(wait, on_wait, holder)
         try:
             catalog_path = self.folder / CATALOG_FILE
             missing = write and not catalog_path.exists()
@@ -161,7 +162,7 @@ class Library:
         index = self._index
         if index is None or not (index.dirty or index.catalog_state != self.catalog.change_count):
             return
-        if not self.writable and not self.writer_lock.try_acquire():
+        if not self.writable and not self.writer_lock.try_acquire(self.holder):
             return
         try:
             index.save(self.catalog.change_count)
@@ -361,7 +362,7 @@ class Library:
                 dim = self.vectors.dimension(model)
                 if dim is None:
                     return None
-            can_save = self.writable or self.writer_lock.try_acquire()
+            can_save = self.writable or self.writer_lock.try_acquire(self.holder)
             try:
                 self._index, self.index_state = VectorIndex.open(
                     self.folder / "index" / _slug(model), model, dim, lambda: self.vectors.searchable_ids(model),

@@ -290,13 +290,15 @@ def test_a_second_writer_waits_or_with_no_wait_stops_in_one_line(tmp_path, album
     try:
         refused = photosort(library, "--no-wait", "index", album)
         assert refused.returncode == 1 and refused.stderr.strip().splitlines()[-1] == \
-            "photosort: another photosort is indexing this library; try again when it has finished (or leave out " \
-            "--no-wait)"
+            f"photosort: a photosort command (process {os.getpid()}) is using this library; try again when it has " \
+            "finished or is closed (or leave out --no-wait)"
         reader = photosort(library, "search", "a red circle", "--json")  # readers never wait
         assert_succeeded(reader)
         waiting = subprocess.Popen([sys.executable, "-m", "photosort", "--library", str(library), "index",
                                     str(album)], stderr=subprocess.PIPE, text=True, env=environment())
-        assert waiting.stderr.readline().strip() == "photosort: another photosort is indexing this library; waiting…"
+        assert waiting.stderr.readline().strip() == \
+            f"photosort: a photosort command (process {os.getpid()}) is using this library; waiting until it has " \
+            "finished or is closed…"
     finally:
         held.release()
     assert waiting.wait(120) == 0
