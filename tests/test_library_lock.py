@@ -131,3 +131,19 @@ def test_a_second_writer_is_told_who_holds_the_library(tmp_path):
         assert refused.returncode == 1
         assert f"{APP_HOLDER} (process {os.getpid()}) is using this library" in refused.stderr, refused.stderr
     assert not (tmp_path / "library" / HOLDER_FILE).exists()
+
+
+def test_an_unknown_model_is_refused_before_waiting_for_the_library(tmp_path):
+    import subprocess
+    import sys
+
+    from photosort.app.session import APP_HOLDER
+
+    photos = tmp_path / "photos"
+    write_photo(photos / "red.png", "red", "circle")
+    with Library(tmp_path / "library", holder=APP_HOLDER):
+        refused = subprocess.run([sys.executable, "-m", "photosort", "--library", str(tmp_path / "library"), "index",
+                                  str(photos), "--model", "no-such-model"], capture_output=True, text=True,
+                                 timeout=120)  # the old order waited here for as long as the app stayed open
+    assert refused.returncode == 1 and "unknown model 'no-such-model'" in refused.stderr
+    assert "is using this library" not in refused.stderr

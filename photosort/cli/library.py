@@ -123,12 +123,24 @@ def _model_name(value: str) -> str:
     return str(path.resolve()) if path.is_file() else value
 
 
+def _check_model_known(value: str) -> None:
+    """A model that is neither a checkpoint file nor a name photosort knows fails now, not after waiting for
+    another photosort to let go of the library."""
+    from ..clip import available_models
+
+    if Path(value).expanduser().is_file() or value in available_models():
+        return
+    raise NoModelError(f"unknown model {value!r}: give a checkpoint file or one of {', '.join(available_models())}")
+
+
 def run_index(args: argparse.Namespace) -> int:
     from ..clip import RECOMMENDED_MODEL
 
     for path in args.paths:
         if not Path(path).expanduser().is_dir():
             raise LibraryError(f"{path} is not a folder")
+    if args.model:
+        _check_model_known(args.model)
     with open_library(args) as library:
         model = _model_name(args.model) if args.model else library.model or RECOMMENDED_MODEL
         encoder = None
