@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from installer.build import folder_size  # noqa: E402
 from tests.frozen_helpers import APP, BUNDLE, CLI, bundle_built  # noqa: E402
 from tests.library_helpers import tiny_world  # noqa: E402
 
@@ -127,8 +128,7 @@ def main() -> int:
             if by_program:
                 print(f"{what:14}{by_program.get('source', '-'):>20}{by_program.get('frozen', '-'):>20}")
         if bundle_built():
-            size = sum(path.stat().st_size for path in BUNDLE.rglob("*") if path.is_file() and not path.is_symlink())
-            print(f"bundle {BUNDLE}: {size / 1e6:,.0f} MB")
+            print(f"bundle {BUNDLE}: {folder_size(BUNDLE) / 1e6:,.0f} MB")
             for archive in sorted(BUNDLE.parent.glob("photosort-*")):
                 print(f"archive {archive.name}: {archive.stat().st_size / 1e6:,.0f} MB")
     finally:

@@ -90,19 +90,21 @@ def folder_size(folder: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--variant", choices=["cpu", "cuda", "standard"], default=spec_support.default_variant())
+    parser.add_argument("--variant", choices=["cpu", "cuda", "standard"],
+                        help="default: what the installed torch is")
     parser.add_argument("--bundle-model", action="append", default=[], metavar="NAME_OR_FILE")
     parser.add_argument("--no-archive", action="store_true", help="build the app folder only")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    run_pyinstaller(args.variant, args.bundle_model)
+    variant = args.variant or spec_support.default_variant()  # reads torch only when not told
+    run_pyinstaller(variant, args.bundle_model)
     built = time.monotonic()
     if sys.platform.startswith("linux"):
         add_linux_desktop_files(SPEC_WORK / "icons")
     archive = None
     if not args.no_archive:
         pack = {"linux": tar_archive, "windows": zip_archive, "macos": dmg_archive}[system_name()]
-        archive = pack(archive_stem(args.variant))
+        archive = pack(archive_stem(variant))
     finished = time.monotonic()
     print(f"app: {APP_FOLDER} ({folder_size(APP_FOLDER) / 1e6:,.0f} MB), built in {built - started:.0f} s")
     if archive:

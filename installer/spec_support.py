@@ -73,8 +73,7 @@ def with_stripped_copies(toc: list[tuple], out_dir: Path) -> list[tuple]:
 
 
 def version() -> str:
-    sys.path.insert(0, str(ROOT))
-    from photosort import __version__
+    from photosort import __version__  # the checkout is on sys.path: build.spec and build.py put it there
 
     return __version__
 
