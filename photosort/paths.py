@@ -6,6 +6,8 @@ Plain Python with no Qt or torch, so every layer may use it.
 from __future__ import annotations
 
 import os
+import socket
+import uuid
 from importlib import resources
 from pathlib import Path
 
@@ -59,3 +61,36 @@ def app_log_file() -> Path:
 def user_models_dir() -> Path:
     """Where downloaded and imported checkpoints go."""
     return user_data_dir() / "models"
+
+
+MACHINE_VARIABLE = "PHOTOSORT_MACHINE"  # names this machine apart from the file below (tests, shared libraries)
+MACHINE_FILE = "machine-id"
+
+
+def machine_id() -> str:
+    """This machine's name in a library: where it finds a library folder is its own (a drive mounted at another
+    place, a NAS seen from two computers). Random, made once and kept in the data folder; the host's name
+    where that folder cannot be written."""
+    override = os.environ.get(MACHINE_VARIABLE)
+    if override:
+        return override
+    path = user_data_dir() / MACHINE_FILE
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError):
+        return socket.gethostname()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        made = path.with_name(f"{MACHINE_FILE}.{os.getpid()}.tmp")
+        made.write_text(uuid.uuid4().hex, encoding="ascii")
+        try:
+            os.link(made, path)  # whole or not at all; of two first runs at once, the first one's stays
+        except FileExistsError:
+            pass
+        finally:
+            made.unlink(missing_ok=True)
+    except OSError:
+        return socket.gethostname()
+    return machine_id()

@@ -113,3 +113,26 @@ def kind_of(path: str) -> tuple[str, str]:
 def index_folders(library: Path, *folders: Path) -> None:
     result = run(library, "index", *map(str, folders), "--model", str(TINY_MODEL))
     assert result.returncode == 0, result.stderr
+
+
+def old_catalog(path: Path, version: int, folder: Path, photos: dict[Path, str], size: int = 1, width: int = 24,
+                height: int = 16, taken: float = 99.0) -> dict[Path, int]:
+    """A catalog as an older photosort left it: schema `version`, photos by their full paths, each decoded
+    (`width` x `height`, dated `taken`) with its fingerprint. Returns their ids."""
+    import sqlite3
+
+    from photosort.core import catalog as catalog_module
+
+    db = sqlite3.connect(path, isolation_level=None)
+    for step in catalog_module.MIGRATIONS[:version]:
+        assert isinstance(step, str), "an older catalog is made by the SQL steps before the first in Python"
+        for statement in catalog_module._statements(step):
+            db.execute(statement)
+    db.execute(f"PRAGMA user_version = {version}")
+    folder_id = db.execute("INSERT INTO folders (path, added) VALUES (?, 0) RETURNING id", (str(folder),)).fetchone()[0]
+    ids = {file: db.execute("INSERT INTO photos (path, folder_id, size, mtime_ns, fingerprint, width, height, taken, "
+                            "state) VALUES (?, ?, ?, 1, ?, ?, ?, ?, 'ok') RETURNING id",
+                            (str(file), folder_id, size, print_, width, height, taken)).fetchone()[0]
+           for file, print_ in photos.items()}
+    db.close()
+    return ids

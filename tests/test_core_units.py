@@ -19,7 +19,7 @@ from photosort.core.pipeline import Controls, run_pipeline
 from photosort.core.scan import scan
 from photosort.core.vectors import SqliteVectorStore
 from photosort.core.watcher import Watcher
-from tests.library_helpers import png_bomb, wait_for, write_photo
+from tests.library_helpers import old_catalog, png_bomb, wait_for, write_photo
 
 # Catalog
 
@@ -41,22 +41,17 @@ def test_migrations_run_step_by_step_and_keep_the_data(tmp_path, monkeypatch):
     monkeypatch.setattr(catalog_module, "MIGRATIONS", (*catalog_module.MIGRATIONS, step_two))
     migrated = SqliteCatalog(path)
     assert migrated.schema_version == len(catalog_module.MIGRATIONS)
-    assert migrated.db.execute("SELECT path, rating FROM photos").fetchall() == [(str(tmp_path / "a.jpg"), 0)]
+    assert migrated.db.execute("SELECT path, rating FROM photos").fetchall() == [("a.jpg", 0)]
 
 
 def test_the_capture_facts_step_keeps_decoded_photos_and_marks_them_unread(tmp_path, monkeypatch):
     """Photos indexed before the catalog stored what the EXIF says (step 4) keep their size and date, and read as
     not read yet (a NULL source), for the duplicate finder to read once; new readings store all of it."""
     path = tmp_path / "catalog.sqlite"
-    with monkeypatch.context() as patch:
-        patch.setattr(catalog_module, "MIGRATIONS", catalog_module.MIGRATIONS[:3])
-        old = SqliteCatalog(path)
-        with old.transaction():
-            folder = old.add_folder(tmp_path)
-            photo_id = old.add_photo(str(tmp_path / "a.jpg"), folder.id, 10, 1, "print")
-            old.db.execute("UPDATE photos SET width = 4, height = 3, taken = 12.5 WHERE id = ?", (photo_id,))
-        old.close()
+    photo_id = old_catalog(path, 3, tmp_path, {tmp_path / "a.jpg": "print"}, size=10, width=4, height=3,
+                           taken=12.5)[tmp_path / "a.jpg"]
     migrated = SqliteCatalog(path)
+    folder = migrated.folders()[0]
     assert migrated.schema_version == len(catalog_module.MIGRATIONS)
     (photo,) = migrated.readable_photos()
     assert (photo.width, photo.height, photo.taken) == (4, 3, 12.5)

@@ -17,7 +17,6 @@ import pytest
 from PIL import Image, ImageFile
 from PIL.ExifTags import IFD, Base
 
-from photosort.core import catalog as catalog_module
 from photosort.core import exif
 from photosort.core.catalog import SqliteCatalog
 from photosort.core.decode import decode
@@ -25,7 +24,7 @@ from photosort.core.errors import LibraryError
 from photosort.core.pipeline import run_pipeline
 from photosort.core.scan import scan
 from photosort.core.vectors import SqliteVectorStore
-from tests.library_helpers import index_folders
+from tests.library_helpers import index_folders, old_catalog
 
 MOMENT = "2021:07:04 12:30:00"
 WHEN = datetime(2021, 7, 4, 12, 30).timestamp()  # EXIF times are local times
@@ -298,17 +297,8 @@ def old_library(tmp_path: Path, monkeypatch, files: dict[str, Path]) -> Path:
     """A library made by the photosort before the capture facts: its photos decoded, with their dates."""
     library = tmp_path / "library"
     library.mkdir()
-    with monkeypatch.context() as patch:
-        patch.setattr(catalog_module, "MIGRATIONS", catalog_module.MIGRATIONS[:3])
-        catalog = SqliteCatalog(library / "catalog.sqlite")
-        with catalog.transaction():
-            folder = catalog.add_folder(tmp_path / "photos")
-            for name, path in files.items():
-                photo_id = catalog.add_photo(str(path), folder.id, 1, 1, f"print-{name}")
-                catalog.db.execute("UPDATE photos SET width = 24, height = 16, taken = 99.0 WHERE id = ?",
-                                   (photo_id,))
-        assert catalog.schema_version == 3
-        catalog.close()
+    old_catalog(library / "catalog.sqlite", 3, tmp_path / "photos",
+                {path: f"print-{name}" for name, path in files.items()})
     return library
 
 
@@ -338,7 +328,8 @@ def test_photos_indexed_before_are_read_once_from_their_headers(tmp_path, monkey
 
     rows = dict(sqlite3.connect(library / "catalog.sqlite").execute(
         "SELECT path, taken_source FROM photos").fetchall())
-    assert rows == {str(files["camera"]): exif.ORIGINAL, str(files["plain"]): exif.FILE, str(files["gone"]): None}
+    # Stored by their paths within their folder (schema 5)
+    assert rows == {"camera.jpg": exif.ORIGINAL, "plain.jpg": exif.FILE, "gone.jpg": None}
     with Library(library, write=False) as reader:
         again = reader.catalog.readable_photos()
         (files["camera"]).unlink()  # what was stored is not read again

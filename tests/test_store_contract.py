@@ -4,6 +4,7 @@ issue 16's next step: it joins the `backend` parameter)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,14 +24,23 @@ class Stores:
     catalog: SqliteCatalog
     vectors: SqliteVectorStore
     labels: LabelBook
+    on_machine: Callable[[str], SqliteCatalog]  # the same catalog, opened by another machine
 
 
 @pytest.fixture(params=["sqlite"])
 def stores(request, tmp_path):
-    catalog = SqliteCatalog(tmp_path / "catalog.db")
+    path = tmp_path / "catalog.db"
+    catalog = SqliteCatalog(path, machine="first")
     vectors = SqliteVectorStore(catalog.db)
-    yield Stores(catalog, vectors, LabelBook(catalog.db, vectors))
-    catalog.close()
+    others: list[SqliteCatalog] = []
+
+    def on_machine(machine: str) -> SqliteCatalog:
+        others.append(SqliteCatalog(path, machine=machine))
+        return others[-1]
+
+    yield Stores(catalog, vectors, LabelBook(catalog.db, vectors), on_machine)
+    for opened in (catalog, *others):
+        opened.close()
 
 
 def add(stores: Stores, path: Path, fingerprint: str, taken: float = 0.0, state: str = OK) -> int:
@@ -38,6 +48,7 @@ def add(stores: Stores, path: Path, fingerprint: str, taken: float = 0.0, state:
     folder = next((known for known in stores.catalog.folders() if path.is_relative_to(known.path)), None)
     with stores.catalog.transaction():
         if folder is None:
+            path.parent.mkdir(parents=True, exist_ok=True)  # a folder not there is offline: its photos hide
             folder = stores.catalog.add_folder(path.parent)
         photo_id = stores.catalog.add_photo(str(path), folder.id, 1000, 1, fingerprint if state == OK else None,
                                             state=state, failure=None if state == OK else "unreadable")
@@ -145,3 +156,42 @@ def test_labels_are_renamed_and_removed_with_their_examples(stores, tmp_path):
     with stores.catalog.transaction():
         assert stores.labels.remove_label("Ocean")
     assert stores.labels.labels() == {} and stores.labels.tags_of([photo]) == {}
+
+
+def test_photos_are_found_through_each_machine_s_place_for_their_folder(stores, tmp_path):
+    (tmp_path / "Volumes" / "Photos" / "trip").mkdir(parents=True)
+    with stores.catalog.transaction():
+        stores.catalog.add_folder(tmp_path / "Volumes" / "Photos")
+    photo = add(stores, tmp_path / "Volumes" / "Photos" / "trip" / "1.jpg", "f1")
+    other = stores.on_machine("second")
+    folder = other.folders()[0]
+    assert folder.path == tmp_path / "Volumes" / "Photos" and folder.online  # where it was added, by default
+    there = tmp_path / "mnt" / "photos"
+    there.mkdir(parents=True)
+    with other.transaction():
+        other.move_folder(folder.id, there)
+    assert other.photos_by_id([photo])[photo].path == str(there / "trip" / "1.jpg")
+    assert other.readable_photo_at(str(there / "trip" / "1.jpg")) == (photo, "f1")
+    assert [photo.path for photo in other.sample_of(folder.id, 5)] == [str(there / "trip" / "1.jpg")]
+    assert other.count_under(there / "trip") == 1
+    assert other.filtered_ids(PhotoFilter(within=there)) == [photo]
+    # The first machine still finds it where it always was; a third one, where it was added.
+    first = tmp_path / "Volumes" / "Photos" / "trip" / "1.jpg"
+    assert stores.catalog.photos_by_id([photo])[photo].path == str(first)
+    assert stores.on_machine("third").readable_photo_at(str(first)) == (photo, "f1")
+    # A photo the second machine adds is at its place within the folder for everyone.
+    with other.transaction():
+        added = other.add_photo(str(there / "new.jpg"), folder.id, 10, 1, "f2")
+    assert stores.catalog.photos_by_id([added])[added].path == str(tmp_path / "Volumes" / "Photos" / "new.jpg")
+
+
+def test_a_folder_not_there_hides_its_photos_from_search_but_keeps_them(stores, tmp_path):
+    photo = add(stores, tmp_path / "drive" / "1.jpg", "f1")
+    with stores.catalog.transaction():
+        stores.vectors.put(MODEL, [("f1", vector(1, 0, 0))])
+    (tmp_path / "drive").rename(tmp_path / "unplugged")
+    reopened = stores.on_machine("first")  # opened again: the folder is looked for
+    assert not reopened.folders()[0].online
+    assert reopened.counts(MODEL).offline == 1 and reopened.photos_by_id([photo])
+    assert SqliteVectorStore(reopened.db).searchable_ids(MODEL).tolist() == []
+    assert reopened.content_state != stores.catalog.content_state  # what was built for the online folder is not

@@ -275,16 +275,28 @@ class LibrarySession(QObject):
 
     # Folders and the photo list
 
-    def add_folders(self, paths: list[Path]) -> None:
-        def work(library: Library) -> None:
-            library.add_folders(paths)
+    def add_folders(self, paths: list[Path], take_as_moved: Callable[[Path, Path], bool] | None = None) -> None:
+        """Add folders. One whose photos are those of a library folder not found on this machine (moved, or a
+        drive mounted elsewhere) is that folder at its new place when `take_as_moved(old, new)`, asked on the
+        GUI thread, says so (without it, always); else it is a folder of its own."""
+        def find_moved(library: Library) -> dict[Path, Path]:
+            found = {}
+            for path in paths:
+                folder = library.moved_folder(Path(path).expanduser().resolve())
+                if folder is not None:
+                    found[Path(path).expanduser().resolve()] = folder.path
+            return found
+
+        def add(moved: dict[Path, Path]) -> None:
+            taken = {new for new, old in moved.items() if take_as_moved is None or take_as_moved(old, new)}
+            self._run(lambda library: library.add_folders(paths, lambda _, place: place in taken), done)
 
         def done(_: None) -> None:
             self.refresh()
             self._restart_watcher()
             self.request_indexing()
 
-        self._run(work, done)
+        self._run(find_moved, add)
 
     def remove_folder(self, path: Path) -> None:
         def work(library: Library) -> None:

@@ -10,6 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
+from ..core.catalog import Folder
 from ..core.errors import LibraryError, NoModelError
 from ..core.library import Library, default_library_dir, explain
 from ..core.pipeline import Controls, IndexRun, Progress
@@ -56,6 +57,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     folders.add_argument("--reference", nargs="+", default=[], metavar="PATH",
                          help="mark folders as references: their photos are kept first and never moved")
     folders.add_argument("--no-reference", nargs="+", default=[], metavar="PATH", help="unmark reference folders")
+    folders.add_argument("--move", nargs=2, metavar=("OLD", "NEW"),
+                         help="the library folder OLD is at NEW now (a drive mounted elsewhere, a folder moved): "
+                              "its photos follow, nothing is read again")
     folders.add_argument("--json", action="store_true")
     folders.set_defaults(run=run_folders)
 
@@ -147,7 +151,7 @@ def run_index(args: argparse.Namespace) -> int:
         if model != library.model:  # a new or changed model is proven loadable before the library takes it
             encoder = load_encoder(model, args.device)
             library.set_model(model)
-        library.add_folders(args.paths)
+        library.add_folders(args.paths, take_as_moved=_say_moved)
         scanning = ProgressLine("scanning", unit="files", scale=1)
         report = library.scan(lambda count: scanning(count, None))
         scanning.close_if_drawn()
@@ -172,6 +176,12 @@ def run_index(args: argparse.Namespace) -> int:
         print("photosort: interrupted; run the same command again to go on", file=sys.stderr)
         return 130
     return 0
+
+
+def _say_moved(folder: Folder, place: Path) -> bool:
+    print(f"{place} holds the photos of the library folder {folder.path}, which is not there: taken as that folder "
+          "at its new place (its photos keep their vectors, tags and examples)", file=sys.stderr)
+    return True
 
 
 def _encode_with_progress(library: Library, encoder, photos: list, batch_size: int) -> IndexRun:
@@ -281,11 +291,15 @@ def run_watch(args: argparse.Namespace) -> int:
 
 
 def run_folders(args: argparse.Namespace) -> int:
-    changing = bool(args.reference or args.no_reference)
+    changing = bool(args.reference or args.no_reference or args.move)
     for path in args.reference:
         if not Path(path).expanduser().is_dir():
             raise LibraryError(f"--reference {path}: not a folder")
     with open_library(args, write=changing) as library:
+        if args.move:
+            old, new = args.move
+            moved = library.move_folder(old, new)
+            print(f"{old} is at {moved.path} now; its photos follow it", file=sys.stderr)
         if changing:
             library.set_references([Path(path).expanduser().resolve() for path in args.reference],
                                    [Path(path).expanduser().resolve() for path in args.no_reference])

@@ -10,7 +10,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +27,7 @@ OK = "ok"
 FAILED = "failed"
 
 # Schema steps, applied in order from the database's `user_version`: never edit a released step, add one.
-MIGRATIONS: tuple[str, ...] = (
+MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE folders (
@@ -143,7 +143,78 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE photos ADD COLUMN camera TEXT;
     ALTER TABLE photos ADD COLUMN metadata_fields INTEGER;
     """,
+    # Photos by their path within their folder (see `relative_paths`), and each machine's place for a folder
+    # found elsewhere there (a drive mounted at another place, a NAS seen from two computers).
+    lambda db: relative_paths(db),
 )
+PHOTOS_TABLE = """
+    CREATE TABLE photos_v5 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        path TEXT NOT NULL,
+        folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        fingerprint TEXT,
+        width INTEGER,
+        height INTEGER,
+        taken REAL,
+        state TEXT NOT NULL,
+        failure TEXT,
+        raw_path BLOB,
+        taken_source TEXT,
+        camera TEXT,
+        metadata_fields INTEGER,
+        UNIQUE (folder_id, path)
+    )"""
+
+
+def relative_paths(db: sqlite3.Connection) -> None:
+    """The fifth schema step: photos move from their full path to their path within their folder, "/" between
+    names whatever the system (`raw_path` likewise, as bytes), unique within their folder; a table of the
+    places a machine found a folder at."""
+    db.execute("CREATE TABLE folder_places (folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE, "
+               "machine TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY (folder_id, machine)) WITHOUT ROWID")
+    ids_used = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'photos'").fetchone()
+    db.execute(PHOTOS_TABLE)
+    roots = {folder_id: _prefix(path) for folder_id, path in db.execute("SELECT id, path FROM folders")}
+    columns = ("id, path, folder_id, size, mtime_ns, fingerprint, width, height, taken, state, failure, raw_path, "
+               "taken_source, camera, metadata_fields")
+    rows = db.execute(f"SELECT {columns} FROM photos").fetchall()
+    for row in rows:
+        prefix = roots[row[2]]
+        raw = row[11][len(os.fsencode(prefix)):] if row[11] is not None else None
+        db.execute(f"INSERT INTO photos_v5 ({columns}) VALUES ({', '.join('?' * 15)})",
+                   (row[0], _relative(row[1], prefix), *row[2:11], raw, *row[12:]))
+    db.execute("DROP TABLE photos")
+    db.execute("ALTER TABLE photos_v5 RENAME TO photos")
+    db.execute("CREATE INDEX photos_by_fingerprint ON photos(fingerprint)")
+    if ids_used is not None:  # the highest id ever handed out, deleted ones included, stays the same
+        db.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'photos'", (ids_used[0],))
+        if db.execute("SELECT 1 FROM sqlite_sequence WHERE name = 'photos'").fetchone() is None:
+            db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('photos', ?)", (ids_used[0],))
+
+
+def _prefix(root: str) -> str:
+    """What a photo's full path starts with, in a folder at `root`."""
+    return root.rstrip(os.sep) + os.sep
+
+
+def _is_folder(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a place that cannot even be looked at (permissions, a dead network mount) is not there
+        return False
+
+
+def _relative(path: str, prefix: str) -> str:
+    """A photo's path within its folder, as stored: "/" between names."""
+    if not path.startswith(prefix):
+        raise ValueError(f"{path} is not in the folder {prefix}")
+    return path[len(prefix):].replace(os.sep, "/")
+
+
+# A photo's full path on this machine, in SQL over photos as p joined to `roots_here` as f (see place_roots).
+HERE_PATH = "f.prefix || p.path" if os.sep == "/" else "f.prefix || replace(p.path, '/', '\\')"
 BUSY_TIMEOUT_S = 30  # how long a statement waits for another connection's write to end
 MODEL_KEY = "model"
 REFERENCE_KEY = "reference_folders"  # folders whose photos are never moved to the trash (JSON list)
@@ -203,7 +274,8 @@ class BrowseRow:
     online: bool
 
 
-BROWSE_ORDERS = {"date": "COALESCE(p.taken, p.mtime_ns / 1e9) DESC, p.path", "name": "p.path COLLATE NOCASE, p.path"}
+BROWSE_ORDERS = {"date": f"COALESCE(p.taken, p.mtime_ns / 1e9) DESC, {HERE_PATH}",
+                 "name": f"lower({HERE_PATH}), {HERE_PATH}"}
 
 
 @dataclass(frozen=True)
@@ -232,8 +304,11 @@ class Catalog(Protocol):
     def change_count(self) -> int: ...
     def get_meta(self, key: str) -> str | None: ...
     def set_meta(self, key: str, value: str) -> None: ...
+    @property
+    def content_state(self) -> str: ...
     def add_folder(self, path: Path) -> Folder: ...
     def folders(self) -> list[Folder]: ...
+    def move_folder(self, folder_id: int, path: Path) -> None: ...
     def set_folder_online(self, folder_id: int, online: bool) -> None: ...
     def remove_folder(self, folder_id: int) -> None: ...
     def absorb_folder(self, inner_id: int, outer_id: int) -> None: ...
@@ -241,6 +316,7 @@ class Catalog(Protocol):
                ids: list[int] | None = None) -> list[BrowseRow]: ...
     def photos_in(self, folder_id: int) -> dict[str, Photo]: ...
     def photos_by_id(self, ids: Iterable[int]) -> dict[int, Photo]: ...
+    def sample_of(self, folder_id: int, count: int) -> list[Photo]: ...
     def readable_photo_at(self, path: str) -> tuple[int, str] | None: ...
     def readable_paths(self) -> list[str]: ...
     def count_under(self, folder: Path) -> int: ...
@@ -276,9 +352,10 @@ class SqliteCatalog:
     catalog silently goes back in time. The record tells, and opening then refuses with a message.
     """
 
-    def __init__(self, path: Path, read_only: bool = False, check_state: bool = True):
+    def __init__(self, path: Path, read_only: bool = False, check_state: bool = True, machine: str = ""):
         self.path = path
         self.read_only = read_only
+        self.machine = machine  # whose places of the folders apply (see `move_folder`)
         self.on_commit: list[Callable[[], None]] = []  # called after each commit that changed something
         self._depth = 0
         try:
@@ -293,6 +370,7 @@ class SqliteCatalog:
                 self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable up to the last checkpoint
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
+            self.place_roots()
             if check_state:
                 self.check_state()
         except sqlite3.DatabaseError as error:
@@ -320,8 +398,12 @@ class SqliteCatalog:
             try:
                 # Read again under the write lock: another process may have made or updated it meanwhile.
                 for step in range(self.schema_version, len(MIGRATIONS)):
-                    for statement in _statements(MIGRATIONS[step]):
-                        self.db.execute(statement)
+                    migration = MIGRATIONS[step]
+                    if callable(migration):
+                        migration(self.db)
+                    else:
+                        for statement in _statements(migration):
+                            self.db.execute(statement)
                     self.db.execute(f"PRAGMA user_version = {step + 1}")
                 if self.db.execute("PRAGMA foreign_key_check").fetchone() is not None:
                     raise sqlite3.DatabaseError("foreign keys broken by the schema update")
@@ -424,6 +506,14 @@ class SqliteCatalog:
                     callback()
 
     @property
+    def content_state(self) -> str:
+        """What the searchable photos depend on: the change count, and which folders are not there on this
+        machine now. What is built from the catalog (the index, a sample of it) is current while it holds."""
+        offline = [folder_id for (folder_id,) in self.db.execute("SELECT id FROM roots_here WHERE online = 0 "
+                                                                 "ORDER BY id")]
+        return f"{self.change_count}" + (f" without {offline}" if offline else "")
+
+    @property
     def change_count(self) -> int:
         """How many write transactions have changed the catalog: equal counts, equal contents."""
         return int(self.get_meta("changes") or 0)
@@ -436,28 +526,98 @@ class SqliteCatalog:
         self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = ?",
                         (key, value, value))
 
-    # Folders
+    # Folders. A folder is stored as the place it was added at: a full path, or one relative to the library's
+    # own folder when the library is kept inside it, so that the two move together. A machine that finds the
+    # folder elsewhere (a drive mounted at another place, the NAS seen from another computer) keeps its own
+    # place for it in `folder_places`. Where each folder is on this machine, and whether it is there now, is in
+    # the connection's own table `roots_here`, which every query over photos joins; the view `photos_here` is
+    # the photos with their full paths here (and their folder online or not), for whoever reads the catalog.
+
+    def place_roots(self) -> None:
+        """Fill `roots_here` from the stored folders and this machine's places for them."""
+        rows = self.db.execute("SELECT f.id, f.path, h.path FROM folders f LEFT JOIN folder_places h "
+                               "ON h.folder_id = f.id AND h.machine = ?", (self.machine,)).fetchall()
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS roots_here (id INTEGER PRIMARY KEY, root TEXT NOT NULL, "
+                        "prefix TEXT NOT NULL, online INTEGER NOT NULL)")
+        self.db.execute(f"CREATE TEMP VIEW IF NOT EXISTS photos_here AS SELECT p.id, {HERE_PATH} AS path, "
+                        "p.folder_id, p.size, p.mtime_ns, p.fingerprint, p.width, p.height, p.taken, p.state, "
+                        "p.failure, p.taken_source, p.camera, p.metadata_fields, f.online "
+                        "FROM photos p JOIN roots_here f ON f.id = p.folder_id")
+        self.db.execute("DELETE FROM roots_here")
+        places = [(folder_id, self._located(stored, here)) for folder_id, stored, here in rows]
+        self.db.executemany("INSERT INTO roots_here (id, root, prefix, online) VALUES (?, ?, ?, ?)",
+                            [(folder_id, str(root), _prefix(str(root)), int(_is_folder(root)))
+                             for folder_id, root in places])
+
+    def _located(self, stored: str, here: str | None) -> Path:
+        """Where a folder stored as `stored` is on this machine (`here`: this machine's own place for it)."""
+        if here is not None:
+            return Path(here)
+        if Path(stored).is_absolute():
+            return Path(stored)
+        return Path(os.path.realpath(self.path.parent / stored))
+
+    def _stored(self, path: Path) -> str:
+        """How a folder at `path` is stored: relative to the library's folder when that lies inside it."""
+        library = Path(os.path.realpath(self.path.parent))
+        if library.is_relative_to(path):
+            return Path(os.path.relpath(path, library)).as_posix()
+        return str(path)
 
     def add_folder(self, path: Path) -> Folder:
-        self.db.execute("INSERT OR IGNORE INTO folders (path, added) VALUES (?, ?)", (str(path), time.time()))
-        row = self.db.execute("SELECT id, path, online FROM folders WHERE path = ?", (str(path),)).fetchone()
-        return Folder(row[0], Path(row[1]), bool(row[2]))
+        known = next((folder for folder in self.folders() if folder.path == path), None)
+        if known is not None:
+            return known
+        stored = self._stored(path)
+        row = self.db.execute("SELECT id FROM folders WHERE path = ?", (stored,)).fetchone()
+        if row is None:
+            row = self.db.execute("INSERT INTO folders (path, added) VALUES (?, ?) RETURNING id",
+                                  (stored, time.time())).fetchone()
+        else:  # stored at this place, found elsewhere by this machine before: it is back at its own place
+            self.db.execute("DELETE FROM folder_places WHERE folder_id = ? AND machine = ?", (row[0], self.machine))
+        self.place_roots()
+        return next(folder for folder in self.folders() if folder.id == row[0])
 
     def folders(self) -> list[Folder]:
-        rows = self.db.execute("SELECT id, path, online FROM folders ORDER BY path").fetchall()
-        return [Folder(id_, Path(path), bool(online)) for id_, path, online in rows]
+        rows = self.db.execute("SELECT id, root, online FROM roots_here ORDER BY root").fetchall()
+        return [Folder(id_, Path(root), bool(online)) for id_, root, online in rows]
+
+    def move_folder(self, folder_id: int, path: Path) -> None:
+        """The folder is at `path` on this machine from now on (its photos with it); other machines keep theirs."""
+        stored = self.db.execute("SELECT path FROM folders WHERE id = ?", (folder_id,)).fetchone()[0]
+        self.db.execute("DELETE FROM folder_places WHERE folder_id = ? AND machine = ?", (folder_id, self.machine))
+        if self._located(stored, None) != path:
+            self.db.execute("INSERT INTO folder_places (folder_id, machine, path) VALUES (?, ?, ?)",
+                            (folder_id, self.machine, str(path)))
+        self.place_roots()
 
     def set_folder_online(self, folder_id: int, online: bool) -> None:
-        self.db.execute("UPDATE folders SET online = ? WHERE id = ?", (int(online), folder_id))
+        """Whether the folder is there, on this machine, now (found by a scan)."""
+        self.db.execute("UPDATE roots_here SET online = ? WHERE id = ?", (int(online), folder_id))
 
     def remove_folder(self, folder_id: int) -> None:
         """Forget a folder and its photos (and so their tags); vectors stay, keyed by content, for a return."""
         self.db.execute("DELETE FROM folders WHERE id = ?", (folder_id,))
+        self.place_roots()
 
     def absorb_folder(self, inner_id: int, outer_id: int) -> None:
         """A folder added around one already in the library takes over its photos, ids and all."""
-        self.db.execute("UPDATE photos SET folder_id = ? WHERE folder_id = ?", (outer_id, inner_id))
+        prefixes = dict(self.db.execute("SELECT id, prefix FROM roots_here WHERE id IN (?, ?)", (inner_id, outer_id)))
+        between = _relative(prefixes[inner_id], prefixes[outer_id])  # "inner/", from the outer folder
+        self.db.execute("UPDATE photos SET folder_id = ?, path = ? || path WHERE folder_id = ?",
+                        (outer_id, between, inner_id))
+        self.db.executemany("UPDATE photos SET raw_path = ? WHERE id = ?", [
+            (os.fsencode(between) + raw, photo_id) for photo_id, raw in self.db.execute(
+                "SELECT id, raw_path FROM photos WHERE folder_id = ? AND raw_path IS NOT NULL", (outer_id,))])
         self.db.execute("DELETE FROM folders WHERE id = ?", (inner_id,))
+        self.place_roots()
+
+    def _in_folder(self, path: str) -> tuple[int, str] | None:
+        """(folder id, path within it) of a full path, when it lies in a folder of the library."""
+        for folder_id, prefix in self.db.execute("SELECT id, prefix FROM roots_here"):
+            if path.startswith(prefix):
+                return folder_id, _relative(path, prefix)
+        return None
 
     def browse(self, order: str, folder: Path | None = None, tag: str | None = None,
                ids: list[int] | None = None) -> list[BrowseRow]:
@@ -465,7 +625,7 @@ class SqliteCatalog:
         `ids`, when given."""
         clauses, values = ["p.state = ?"], [OK]
         if folder is not None:
-            clauses.append("f.path = ?")
+            clauses.append("f.root = ?")
             values.append(str(folder))
         if tag is not None:
             clauses.append("EXISTS (SELECT 1 FROM tags t WHERE t.photo_id = p.id AND t.label = ?)")
@@ -474,38 +634,59 @@ class SqliteCatalog:
             clauses.append("p.id IN (SELECT value FROM json_each(?))")  # any number of ids, one parameter
             values.append(json.dumps(ids))
         rows = self.db.execute(
-            "SELECT p.id, p.path, COALESCE(p.taken, p.mtime_ns / 1e9), p.size, p.width, p.height, p.fingerprint, "
-            f"f.online FROM photos p JOIN folders f ON f.id = p.folder_id WHERE {' AND '.join(clauses)} "
-            f"ORDER BY {BROWSE_ORDERS[order]}", values)
+            f"SELECT p.id, {HERE_PATH}, COALESCE(p.taken, p.mtime_ns / 1e9), p.size, p.width, p.height, "
+            f"p.fingerprint, f.online FROM photos p JOIN roots_here f ON f.id = p.folder_id "
+            f"WHERE {' AND '.join(clauses)} ORDER BY {BROWSE_ORDERS[order]}", values)
         return [BrowseRow(photo_id, path, taken, size, width, height, print_, bool(online))
                 for photo_id, path, taken, size, width, height, print_, online in rows]
 
-    # Photos
+    # Photos: read with their full path here (the folder's place, then the path within it)
 
-    _COLUMNS = ("id, path, folder_id, size, mtime_ns, fingerprint, width, height, taken, state, failure, raw_path, "
-                "taken_source, camera, metadata_fields")  # the fields of Photo, in order
+    _COLUMNS = (f"p.id, {HERE_PATH}, p.folder_id, p.size, p.mtime_ns, p.fingerprint, p.width, p.height, p.taken, "
+                "p.state, p.failure, p.raw_path, p.taken_source, p.camera, p.metadata_fields, f.prefix")
+    _FROM = "FROM photos p JOIN roots_here f ON f.id = p.folder_id"
+
+    @staticmethod
+    def _photo(row: Sequence) -> Photo:
+        """A Photo of a row of _COLUMNS: the raw name too becomes a full path."""
+        *fields, prefix = row
+        if fields[11] is not None:
+            fields[11] = os.fsencode(prefix) + fields[11]
+        return Photo(*fields)
 
     def photos_in(self, folder_id: int) -> dict[str, Photo]:
-        rows = self.db.execute(f"SELECT {self._COLUMNS} FROM photos WHERE folder_id = ?", (folder_id,))
-        return {row[1]: Photo(*row) for row in rows}
+        rows = self.db.execute(f"SELECT {self._COLUMNS} {self._FROM} WHERE p.folder_id = ?", (folder_id,))
+        return {row[1]: self._photo(row) for row in rows}
 
     def photos_by_id(self, ids: Iterable[int]) -> dict[int, Photo]:
-        return {row[0]: Photo(*row) for row in select_in_chunks(
-            self.db, f"SELECT {self._COLUMNS} FROM photos WHERE id IN ({MARKS})", ids)}
+        return {row[0]: self._photo(row) for row in select_in_chunks(
+            self.db, f"SELECT {self._COLUMNS} {self._FROM} WHERE p.id IN ({MARKS})", ids)}
+
+    def sample_of(self, folder_id: int, count: int) -> list[Photo]:
+        """Up to `count` readable photos of a folder, spread over it (every n-th by path)."""
+        total = self.db.execute("SELECT COUNT(*) FROM photos WHERE folder_id = ? AND state = ?",
+                                (folder_id, OK)).fetchone()[0]
+        step = max(1, total // max(count, 1))
+        rows = self.db.execute(f"SELECT {self._COLUMNS} {self._FROM} WHERE p.folder_id = ? AND p.state = ? "
+                               "ORDER BY p.path", (folder_id, OK)).fetchall()
+        return [self._photo(row) for row in rows[::step][:count]]
 
     def readable_photo_at(self, path: str) -> tuple[int, str] | None:
         """(id, fingerprint) of the readable photo at `path`, if the catalog has one."""
-        row = self.db.execute("SELECT id, fingerprint FROM photos WHERE path = ? AND state = ? "
-                              "AND fingerprint IS NOT NULL", (path, OK)).fetchone()
+        place = self._in_folder(path)
+        if place is None:
+            return None
+        row = self.db.execute("SELECT id, fingerprint FROM photos WHERE folder_id = ? AND path = ? AND state = ? "
+                              "AND fingerprint IS NOT NULL", (*place, OK)).fetchone()
         return (row[0], row[1]) if row else None
 
     def readable_paths(self) -> list[str]:
-        return [path for (path,) in self.db.execute("SELECT path FROM photos WHERE state = ?", (OK,))]
+        return [path for (path,) in self.db.execute(f"SELECT {HERE_PATH} {self._FROM} WHERE p.state = ?", (OK,))]
 
     def count_under(self, folder: Path) -> int:
         """Photos anywhere below `folder` (its own and its subfolders')."""
-        prefix = str(folder).rstrip(os.sep) + os.sep
-        return self.db.execute("SELECT COUNT(*) FROM photos WHERE substr(path, 1, ?) = ?",
+        prefix = _prefix(str(folder))
+        return self.db.execute(f"SELECT COUNT(*) {self._FROM} WHERE substr({HERE_PATH}, 1, ?) = ?",
                                (len(prefix), prefix)).fetchone()[0]
 
     def forget_reading(self, fingerprint: str) -> None:
@@ -514,7 +695,7 @@ class SqliteCatalog:
 
     def filtered_ids(self, photos: PhotoFilter, limit: int | None = None) -> list[int]:
         """Ids of the photos that pass the filter (at most `limit` of them)."""
-        clauses: list[str] = ["1"]  # all pass, until a part of the filter says otherwise
+        clauses: list[str] = ["1 = 1"]  # all pass, until a part of the filter says otherwise
         values: list[str | float] = []
         for folder in photos.folders:
             clause, folder_values = _folder_clause(folder)
@@ -525,7 +706,7 @@ class SqliteCatalog:
             clauses.append(clause)
             values += folder_values
         for label in photos.tags:
-            clauses.append("EXISTS (SELECT 1 FROM tags t WHERE t.photo_id = p.id AND t.label = ? COLLATE NOCASE)")
+            clauses.append("EXISTS (SELECT 1 FROM tags t WHERE t.photo_id = p.id AND lower(t.label) = lower(?))")
             values.append(label)
         if photos.after is not None:
             clauses.append("p.taken >= ?")
@@ -535,21 +716,28 @@ class SqliteCatalog:
             values.append(photos.before)
         bounded = f" LIMIT {int(limit)}" if limit is not None else ""
         return [row[0] for row in self.db.execute(
-            f"SELECT p.id FROM photos p WHERE {' AND '.join(clauses)}{bounded}", values)]
+            f"SELECT p.id {self._FROM} WHERE {' AND '.join(clauses)}{bounded}", values)]
 
     def add_photo(self, path: str, folder_id: int, size: int, mtime_ns: int, fingerprint: str | None,
                   state: str = OK, failure: str | None = None, raw_path: bytes | None = None) -> int:
-        cursor = self.db.execute(
+        stored, raw = self._within(folder_id, path, raw_path)
+        return self.db.execute(
             "INSERT INTO photos (path, folder_id, size, mtime_ns, fingerprint, state, failure, raw_path) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (path, folder_id, size, mtime_ns, fingerprint, state, failure, raw_path))
-        assert cursor.lastrowid is not None  # an INSERT into a rowid table always sets it
-        return cursor.lastrowid
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (stored, folder_id, size, mtime_ns, fingerprint, state, failure, raw)).fetchone()[0]
+
+    def _within(self, folder_id: int, path: str, raw_path: bytes | None) -> tuple[str, bytes | None]:
+        """A full path (and raw name) as stored: within the folder."""
+        prefix = self.db.execute("SELECT prefix FROM roots_here WHERE id = ?", (folder_id,)).fetchone()[0]
+        raw = raw_path[len(os.fsencode(prefix)):] if raw_path is not None else None
+        return _relative(path, prefix), raw
 
     def move_photo(self, photo_id: int, path: str, folder_id: int, mtime_ns: int,
                    raw_path: bytes | None = None) -> None:
         """A renamed or moved file: same content, same id, so its vector, tags and index entry stay."""
+        stored, raw = self._within(folder_id, path, raw_path)
         self.db.execute("UPDATE photos SET path = ?, folder_id = ?, mtime_ns = ?, raw_path = ? WHERE id = ?",
-                        (path, folder_id, mtime_ns, raw_path, photo_id))
+                        (stored, folder_id, mtime_ns, raw, photo_id))
 
     def touch_photo(self, photo_id: int, size: int, mtime_ns: int) -> None:
         """A file whose date changed but not its content (a restore, a sync tool): only the stat moves on."""
@@ -557,8 +745,8 @@ class SqliteCatalog:
 
     def set_aside(self, photo_id: int) -> None:
         """Free a photo's path for another photo in this transaction (its content left it); the photo is moved
-        to its new path, or removed, before the transaction ends. A NUL never stands in a real path."""
-        self.db.execute("UPDATE photos SET path = char(0) || id WHERE id = ?", (photo_id,))
+        to its new path, or removed, before the transaction ends. A path within a folder never starts with /."""
+        self.db.execute("UPDATE photos SET path = '/' || CAST(id AS TEXT) WHERE id = ?", (photo_id,))
 
     def reread_photo(self, photo_id: int, size: int, mtime_ns: int, fingerprint: str) -> None:
         """A file that could not be read before and can now: it is read (decoded) again, same id."""
@@ -610,27 +798,25 @@ class SqliteCatalog:
 
     def readable_photos(self) -> list[Photo]:
         """Photos read without error in folders that are online now."""
-        rows = self.db.execute(
-            f"SELECT {', '.join('p.' + column for column in self._COLUMNS.split(', '))} FROM photos p "
-            "JOIN folders f ON f.id = p.folder_id WHERE p.state = ? AND f.online = 1 AND p.width IS NOT NULL "
-            "ORDER BY p.path", (OK,))
-        return [Photo(*row) for row in rows]
+        rows = self.db.execute(f"SELECT {self._COLUMNS} {self._FROM} WHERE p.state = ? AND f.online = 1 "
+                               f"AND p.width IS NOT NULL ORDER BY {HERE_PATH}", (OK,))
+        return [self._photo(row) for row in rows]
 
     def failures(self) -> list[Photo]:
-        rows = self.db.execute(f"SELECT {self._COLUMNS} FROM photos WHERE state = ? ORDER BY path", (FAILED,))
-        return [Photo(*row) for row in rows]
+        rows = self.db.execute(f"SELECT {self._COLUMNS} {self._FROM} WHERE p.state = ? ORDER BY {HERE_PATH}",
+                               (FAILED,))
+        return [self._photo(row) for row in rows]
 
     def pending(self, model: str) -> list[Photo]:
         """Photos in online folders to read: not read yet (no size, date or signature: a copy of content already
         encoded is read for those too), with no vector for `model` yet, or that could not be decoded last time
         (tried again at every run: a failure is often passing)."""
         rows = self.db.execute(
-            f"SELECT {', '.join('p.' + column for column in self._COLUMNS.split(', '))} FROM photos p "
-            "JOIN folders f ON f.id = p.folder_id "
+            f"SELECT {self._COLUMNS} {self._FROM} "
             "WHERE f.online = 1 AND p.fingerprint IS NOT NULL AND (p.state = ? OR p.width IS NULL OR NOT EXISTS "
-            "(SELECT 1 FROM vectors v WHERE v.model = ? AND v.fingerprint = p.fingerprint)) ORDER BY p.path",
+            f"(SELECT 1 FROM vectors v WHERE v.model = ? AND v.fingerprint = p.fingerprint)) ORDER BY {HERE_PATH}",
             (FAILED, model))
-        return [Photo(*row) for row in rows]
+        return [self._photo(row) for row in rows]
 
     def content_ids(self, model: str, fingerprints: Iterable[str]) -> set[str]:
         """Those of `fingerprints` that have a vector for `model` already."""
@@ -640,8 +826,8 @@ class SqliteCatalog:
 
     def counts(self, model: str) -> Counts:
         photos, failed, offline = self.db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(p.state = ?), 0), COALESCE(SUM(f.online = 0), 0) "
-            "FROM photos p JOIN folders f ON f.id = p.folder_id", (FAILED,)).fetchone()
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN p.state = ? THEN 1 ELSE 0 END), 0), "
+            f"COALESCE(SUM(1 - f.online), 0) {self._FROM}", (FAILED,)).fetchone()
         indexed = self.db.execute(
             "SELECT COUNT(*) FROM photos p WHERE p.state = ? AND p.width IS NOT NULL AND EXISTS "
             "(SELECT 1 FROM vectors v WHERE v.model = ? AND v.fingerprint = p.fingerprint)",
@@ -725,12 +911,12 @@ def _folder_clause(folder: str) -> tuple[str, list[str | float]]:
     place = Path(folder).expanduser()
     if place.is_absolute() or place.is_dir():
         return _under_clause(place.resolve())
-    return ("(? || lower(p.path)) LIKE ? ESCAPE '\\'",
+    return (f"(? || lower({HERE_PATH})) LIKE ? ESCAPE '\\'",
             [os.sep, "%" + _like_escape(os.sep + folder.strip(os.sep).lower() + os.sep) + "%"])
 
 
 def _under_clause(folder: Path) -> tuple[str, list[str | float]]:
-    return "p.path LIKE ? ESCAPE '\\'", [_like_escape(str(folder).rstrip(os.sep) + os.sep) + "%"]
+    return f"{HERE_PATH} LIKE ? ESCAPE '\\'", [_like_escape(str(folder).rstrip(os.sep) + os.sep) + "%"]
 
 
 def _like_escape(text: str) -> str:

@@ -33,6 +33,8 @@ from .writer_lock import WriterLock
 SALVAGED = (
     ("folders", "SELECT path, online, added FROM folders",
      "INSERT OR IGNORE INTO folders (path, online, added) VALUES (?, ?, ?)"),
+    ("folder places", "SELECT f.path, h.machine, h.path FROM folder_places h JOIN folders f ON f.id = h.folder_id",
+     "INSERT OR IGNORE INTO folder_places (folder_id, machine, path) SELECT id, ?2, ?3 FROM folders WHERE path = ?1"),
     ("meta", "SELECT key, value FROM meta WHERE key IN ('model', 'reference_folders')",
      "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"),
     ("labels", "SELECT name, prompts, added FROM labels",

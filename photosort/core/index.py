@@ -51,7 +51,7 @@ class VectorIndex:
         self._live = np.zeros(0, np.int64)  # sorted
         self._graph = self._empty(INITIAL_CAPACITY)
         self._generation = 0
-        self.catalog_state: int | None = None  # the catalog's change count the saved index reflects
+        self.catalog_state: str | None = None  # the catalog's change count the saved index reflects
         self.dirty = False
 
     @staticmethod
@@ -77,7 +77,7 @@ class VectorIndex:
     @classmethod
     def open(cls, folder: Path, model: str, dim: int, expected_ids: np.ndarray | Callable[[], np.ndarray],
              load_vectors: Callable[[np.ndarray | None], tuple[np.ndarray, np.ndarray]],
-             catalog_state: int | None = None, catalog_id: str = "",
+             catalog_state: str | None = None, catalog_id: str = "",
              save: bool = True) -> tuple[VectorIndex, str]:
         """The index in `folder`, brought in line with `expected_ids`; and what was done ("loaded", ...).
 
@@ -214,7 +214,7 @@ class VectorIndex:
 
     # Saving
 
-    def _saved(self, save: bool, catalog_state: int | None) -> str:
+    def _saved(self, save: bool, catalog_state: str | None) -> str:
         """Save a repaired index when allowed; what to add to the report when it was not saved. The index is a
         cache: one that cannot be saved (a full disk) still answers, and is repaired again next time."""
         if not save:
@@ -225,7 +225,7 @@ class VectorIndex:
             return f", not saved: {getattr(error, 'strerror', None) or error}"
         return ""
 
-    def save(self, catalog_state: int | None = None) -> None:
+    def save(self, catalog_state: str | None = None) -> None:
         """Write the index atomically: new files first, then the manifest naming them, then old files go.
 
         `catalog_state`: the catalog's change count this index is in line with (None: not known)."""

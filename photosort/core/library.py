@@ -30,10 +30,11 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 
-from ..paths import user_data_dir
+from ..paths import machine_id, user_data_dir
 from ..templates import expand, templates_for
 from . import exif, resolve
 from . import user_work
+from .moved import same_photos
 from .catalog import (MODEL_KEY, REFERENCE_KEY, BrowseRow, Counts, Folder, Photo, SqliteCatalog,
                       describe_database_error, read_photo_ids_record)
 from .dupe_inputs import DuplicateInputs, same_bytes, same_pixels
@@ -54,6 +55,7 @@ from .writer_lock import DEFAULT_HOLDER, WriterLock
 LIBRARY_VARIABLE = "PHOTOSORT_LIBRARY"
 CATALOG_FILE = "catalog.sqlite"
 REFERENCE_REFUSAL = "it is in a reference folder: photosort never moves those"
+MATCH_SAMPLE = 32  # photos of a folder not found whose presence elsewhere tells it moved there (see same_photos)
 
 
 def default_library_dir() -> Path:
@@ -129,9 +131,9 @@ class Library:
                                         "empty one was made")
                 ids_used = read_photo_ids_record(record)
                 record.unlink(missing_ok=True)
-            self.catalog = SqliteCatalog(catalog_path, read_only=not write)
+            self.catalog = SqliteCatalog(catalog_path, read_only=not write, machine=machine_id())
             # The SQLite library's other stores share the catalog's connection (one file, one transaction).
-            self.work = user_work.SqliteUserWork(self.catalog.db)
+            self.work = user_work.SqliteUserWork(self.catalog)
             self.vectors = SqliteVectorStore(self.catalog.db)
             self.labels = LabelBook(self.catalog.db, self.vectors)
             if missing:
@@ -160,12 +162,12 @@ class Library:
         reader saves only while no writer is at work; a full disk leaves the saved index as it was (it is
         repaired from the stored vectors next time)."""
         index = self._index
-        if index is None or not (index.dirty or index.catalog_state != self.catalog.change_count):
+        if index is None or not (index.dirty or index.catalog_state != self.catalog.content_state):
             return
         if not self.writable and not self.writer_lock.try_acquire(self.holder):
             return
         try:
-            index.save(self.catalog.change_count)
+            index.save(self.catalog.content_state)
         except (OSError, RuntimeError) as error:  # hnswlib says RuntimeError when it cannot write
             reason = error.strerror if isinstance(error, OSError) and error.strerror else error
             self.notices.append(f"the search index was not saved ({reason}); it is rebuilt from the stored "
@@ -230,8 +232,11 @@ class Library:
     # Folders and indexing
 
     @_holding_lock
-    def add_folders(self, paths: list[os.PathLike | str]) -> list[Folder]:
-        """Add folders (a folder inside one already added is part of it; one around others takes them in)."""
+    def add_folders(self, paths: list[os.PathLike | str],
+                    take_as_moved: Callable[[Folder, Path], bool] | None = None) -> list[Folder]:
+        """Add folders (a folder inside one already added is part of it; one around others takes them in). A
+        folder whose content is that of a library folder not found here (see `moved_folder`) is taken as that
+        folder at its new place when `take_as_moved(folder, path)` says so; without it, always."""
         folders = []
         for path in paths:
             resolved = Path(path).expanduser().resolve()
@@ -245,6 +250,10 @@ class Library:
             if outer is not None:
                 folders.append(outer)
                 continue
+            moved = self.moved_folder(resolved)
+            if moved is not None and (take_as_moved is None or take_as_moved(moved, resolved)):
+                folders.append(self.move_folder(moved.path, resolved))
+                continue
             with self.catalog.transaction():
                 added = self.catalog.add_folder(resolved)
                 for inner in known:
@@ -252,6 +261,39 @@ class Library:
                         self.catalog.absorb_folder(inner.id, added.id)
             folders.append(added)
         return folders
+
+    @_holding_lock
+    def moved_folder(self, path: Path) -> Folder | None:
+        """The library folder, not found on this machine, whose photos are at `path` now: its photos' paths
+        within it, sizes and (for a few) contents match those found there."""
+        for folder in self.catalog.folders():
+            if not folder.online and not folder.path.is_dir() and same_photos(self.catalog.sample_of(
+                    folder.id, MATCH_SAMPLE), folder.path, path):
+                return folder
+        return None
+
+    @_holding_lock
+    def move_folder(self, old: os.PathLike | str, new: os.PathLike | str) -> Folder:
+        """The library folder at `old` is at `new` on this machine from now on: its photos, their vectors, tags
+        and examples go with it, nothing read again. Other machines sharing the library keep their own place."""
+        wanted, place = Path(old).expanduser().absolute(), Path(new).expanduser().resolve()
+        folder = next((folder for folder in self.catalog.folders() if folder.path in (wanted, wanted.resolve())),
+                      None)
+        if folder is None:
+            raise LibraryError(f"{old} is not a folder of this library (`photosort folders` lists them)")
+        if not place.is_dir():
+            raise LibraryError(f"{new} is not a folder")
+        other = next((known for known in self.catalog.folders() if known.id != folder.id and (
+            place.is_relative_to(known.path) or known.path.is_relative_to(place))), None)
+        if other is not None:
+            raise LibraryError(f"{new} overlaps the library folder {other.path}: remove that one first")
+        with self.catalog.transaction():
+            self.catalog.move_folder(folder.id, place)
+            # Reference folders in it stay protected at its new place (and at the old, for other machines).
+            self.set_references([place / reference.relative_to(folder.path) for reference in self.reference_folders
+                                 if reference.is_relative_to(folder.path)])
+        self._sync_index()
+        return next(known for known in self.catalog.folders() if known.id == folder.id)
 
     @_holding_lock
     def remove_folder(self, path: os.PathLike | str) -> None:
@@ -273,7 +315,18 @@ class Library:
     @property
     @_holding_lock
     def reference_folders(self) -> list[Path]:
-        return [Path(path) for path in json.loads(self.catalog.get_meta(REFERENCE_KEY) or "[]")]
+        """Stored as full paths, or relative to the library's folder when a library folder holds both (they
+        move together: see `_stored_reference`)."""
+        library = os.path.realpath(self.folder)
+        return [Path(os.path.normpath(os.path.join(library, path))) if not Path(path).is_absolute() else Path(path)
+                for path in json.loads(self.catalog.get_meta(REFERENCE_KEY) or "[]")]
+
+    def _stored_reference(self, path: Path) -> str:
+        library = Path(os.path.realpath(self.folder))
+        if any(path.is_relative_to(folder.path) and library.is_relative_to(folder.path)
+               for folder in self.catalog.folders()):
+            return Path(os.path.relpath(path, library)).as_posix()
+        return str(path)
 
     @_holding_lock
     def set_reference(self, folder: os.PathLike | str, protected: bool) -> None:
@@ -283,9 +336,9 @@ class Library:
     @_holding_lock
     def set_references(self, add: Sequence[os.PathLike | str] = (), remove: Sequence[os.PathLike | str] = ()) -> None:
         """Mark folders as references and unmark others, in one change."""
-        folders = {str(path) for path in self.reference_folders}
-        folders.update(str(Path(path).expanduser().absolute()) for path in add)
-        folders.difference_update(str(Path(path).expanduser().absolute()) for path in remove)
+        folders = {self._stored_reference(path) for path in self.reference_folders}
+        folders.update(self._stored_reference(Path(path).expanduser().absolute()) for path in add)
+        folders.difference_update(self._stored_reference(Path(path).expanduser().absolute()) for path in remove)
         with self.catalog.transaction():
             self.catalog.set_meta(REFERENCE_KEY, json.dumps(sorted(folders)))
 
@@ -366,7 +419,7 @@ class Library:
             try:
                 self._index, self.index_state = VectorIndex.open(
                     self.folder / "index" / _slug(model), model, dim, lambda: self.vectors.searchable_ids(model),
-                    self._vector_loader(model), self.catalog.change_count, self.catalog.library_id,
+                    self._vector_loader(model), self.catalog.content_state, self.catalog.library_id,
                     save=can_save)
             except OSError as error:
                 raise _described(error, self.folder) from error
@@ -384,7 +437,7 @@ class Library:
         ids, vectors = self.vectors.photo_vectors(model)
         index = VectorIndex(self.folder / "index" / _slug(model), model, vectors.shape[1], self.catalog.library_id)
         index.add(ids, vectors)
-        index.save(self.catalog.change_count)
+        index.save(self.catalog.content_state)
         self._index, self.index_state = index, "rebuilt"
 
     @_holding_lock

@@ -68,7 +68,7 @@ class Search:
         self._open_index = index
         self._require_model = model
         self._texts: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-        self._sample: tuple[int, np.ndarray] | None = None  # (catalog state, vectors) for relevance
+        self._sample: tuple[str, np.ndarray] | None = None  # (catalog state, vectors) for relevance
 
     def search(self, encoder: TextImageEncoder, text: str | None = None, image: os.PathLike | str | None = None,
                k: int = 20, folder: Path | None = None) -> list[SearchResult]:
@@ -105,7 +105,7 @@ class Search:
 
     def background(self, vector: np.ndarray) -> Background:
         """What a query vector scores on a fixed sample of the library: the level of unrelated photos."""
-        state = self.catalog.change_count
+        state = self.catalog.content_state
         if self._sample is None or self._sample[0] != state:
             model = self._require_model()
             wanted = sample_ids(self.vectors.searchable_ids(model))

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .catalog import LIBRARY_ID_KEY, MODEL_KEY, REFERENCE_KEY, USER_WORK_KEY
+from .catalog import LIBRARY_ID_KEY, MODEL_KEY, REFERENCE_KEY, USER_WORK_KEY, SqliteCatalog
 from .labels import ACCEPT, REJECT
 
 BACKUP_FILE = "user-work.json"
@@ -46,10 +46,10 @@ def snapshot(db: sqlite3.Connection) -> dict:
     meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN (?, ?, ?)",
                            (MODEL_KEY, REFERENCE_KEY, LIBRARY_ID_KEY)).fetchall())
     paths = {}  # a path for each fingerprint, for the person reading the file
-    for print_, path in db.execute("SELECT fingerprint, MIN(path) FROM photos WHERE fingerprint IS NOT NULL "
-                                   "AND fingerprint IN (SELECT fingerprint FROM label_examples UNION "
-                                   "SELECT p.fingerprint FROM tags t JOIN photos p ON p.id = t.photo_id "
-                                   "WHERE t.source = 'user') GROUP BY fingerprint"):
+    for print_, path in db.execute(
+            "SELECT fingerprint, MIN(path) FROM photos_here WHERE fingerprint IS NOT NULL AND fingerprint IN "
+            "(SELECT fingerprint FROM label_examples UNION SELECT p.fingerprint FROM tags t JOIN photos p "
+            "ON p.id = t.photo_id WHERE t.source = 'user') GROUP BY fingerprint"):
         paths[print_] = path
     labels = []
     for name, prompts, added in db.execute("SELECT name, prompts, added FROM labels ORDER BY name"):
@@ -59,7 +59,7 @@ def snapshot(db: sqlite3.Connection) -> dict:
                         (name,))]
         labels.append({"name": name, "prompts": json.loads(prompts), "added": added, "examples": examples})
     tags = [{"label": label, "fingerprint": print_, "path": path} for label, print_, path in db.execute(
-        "SELECT t.label, p.fingerprint, p.path FROM tags t JOIN photos p ON p.id = t.photo_id "
+        "SELECT t.label, p.fingerprint, p.path FROM tags t JOIN photos_here p ON p.id = t.photo_id "
         "WHERE t.source = 'user' AND p.fingerprint IS NOT NULL UNION "
         "SELECT r.label, r.fingerprint, NULL FROM restored_tags r ORDER BY 1, 2")]
     return {
@@ -148,8 +148,8 @@ class SqliteUserWork:
     """The user's work as a store of the SQLite library: its revision, its backup file, its restoring; the
     functions above over the catalog's connection."""
 
-    def __init__(self, db: sqlite3.Connection):
-        self.db = db
+    def __init__(self, catalog: SqliteCatalog):
+        self.catalog, self.db = catalog, catalog.db
 
     def revision(self) -> int:
         return revision(self.db)
@@ -158,7 +158,9 @@ class SqliteUserWork:
         write(self.db, folder)
 
     def restore(self, backup: dict) -> Restored:
-        return restore(self.db, backup)
+        restored = restore(self.db, backup)
+        self.catalog.place_roots()  # the folders restored
+        return restored
 
     def apply_restored_tags(self) -> None:
         apply_restored_tags(self.db)

@@ -50,7 +50,7 @@ class SqliteVectorStore:
 
     def photo_vectors(self, model: str, photo_ids: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(ids [n] int64, vectors [n, dim] float32) of readable photos in online folders, or of `photo_ids`."""
-        query = ("SELECT p.id, v.vector FROM photos p JOIN folders f ON f.id = p.folder_id "
+        query = ("SELECT p.id, v.vector FROM photos p JOIN roots_here f ON f.id = p.folder_id "
                  "JOIN vectors v ON v.model = ? AND v.fingerprint = p.fingerprint "
                  "WHERE p.state = 'ok' AND f.online = 1")
         if photo_ids is None:
@@ -59,7 +59,7 @@ class SqliteVectorStore:
             # CROSS JOIN keeps SQLite's join order: from the few photos asked for to their vectors (left to
             # its planner, it walked every vector of the model first: 3.6 s a chunk at 100,000 photos).
             parts = self._read(select_in_chunks(
-                self.db, "SELECT p.id, v.vector FROM photos p CROSS JOIN folders f CROSS JOIN vectors v "
+                self.db, "SELECT p.id, v.vector FROM photos p CROSS JOIN roots_here f CROSS JOIN vectors v "
                 f"WHERE p.id IN ({MARKS}) AND f.id = p.folder_id AND v.model = ? "
                 "AND v.fingerprint = p.fingerprint AND p.state = 'ok' AND f.online = 1", photo_ids, after=(model,)))
         if not parts:
@@ -79,7 +79,7 @@ class SqliteVectorStore:
     def searchable_ids(self, model: str) -> np.ndarray:
         """Ids of the photos the index should hold: readable, online, with a vector for `model`."""
         rows = self.db.execute(
-            "SELECT p.id FROM photos p JOIN folders f ON f.id = p.folder_id "
+            "SELECT p.id FROM photos p JOIN roots_here f ON f.id = p.folder_id "
             "WHERE p.state = 'ok' AND f.online = 1 AND EXISTS "
             "(SELECT 1 FROM vectors v WHERE v.model = ? AND v.fingerprint = p.fingerprint)", (model,)).fetchall()
         return np.fromiter((row[0] for row in rows), np.int64, len(rows))

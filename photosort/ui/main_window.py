@@ -465,8 +465,13 @@ class MainWindow(QMainWindow):
             self.pending_folders += folders  # added once a model is chosen
             self.ask_for_model()
             return
-        self.session.add_folders(folders)
+        self.session.add_folders(folders, self._take_as_moved)
         self.pages.setCurrentIndex(GRID)
+
+    def _take_as_moved(self, old: Path, new: Path) -> bool:
+        return ask(self, "A folder moved?", f"{new} holds the photos of the library folder {old}, which is not "
+                   "there any more.\n\nTake it as that folder at its new place? Its photos keep their tags and "
+                   "are not read again. (No: add it as a folder of its own.)")
 
     def ask_for_model(self) -> None:
         """No model yet: use a published one already installed, else ask (the first-run dialog)."""
@@ -484,7 +489,7 @@ class MainWindow(QMainWindow):
         self.session.use_model(model)
         if self.pending_folders:
             folders, self.pending_folders = self.pending_folders, []
-            QTimer.singleShot(0, lambda: self.session.add_folders(folders))
+            QTimer.singleShot(0, lambda: self.session.add_folders(folders, self._take_as_moved))
 
     def open_settings(self) -> None:
         dialog = SettingsDialog(self.session.model_name, self.settings.device, self.folders, self.models, self)

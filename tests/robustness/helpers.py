@@ -182,7 +182,7 @@ def check_consistency(library: Path, *folders: Path, thumbnails: bool = False) -
         integrity = [row[0] for row in opened.catalog.db.execute("PRAGMA integrity_check")]
         if integrity != ["ok"]:
             problems.append(f"- SQLite's integrity check of the catalog: {integrity[:5]}")
-        rows = opened.catalog.db.execute("SELECT id, path, state, width, fingerprint FROM photos").fetchall()
+        rows = opened.catalog.db.execute("SELECT id, path, state, width, fingerprint FROM photos_here").fetchall()
         listed = Counter(path for _, path, *_ in rows)
         _report(problems, "listed more than once", [path for path, times in listed.items() if times > 1])
         _report(problems, "photo files missing from the catalog", sorted(expected - set(listed)))
@@ -255,7 +255,7 @@ def check_contents(library: Path, *folders: Path) -> None:
     encoder = Encoder.load(TINY_MODEL, "cpu")
     wrong = []
     with Library(Path(library)) as opened:
-        rows = dict(opened.catalog.db.execute("SELECT path, id FROM photos").fetchall())
+        rows = dict(opened.catalog.db.execute("SELECT path, id FROM photos_here").fetchall())
         ids, vectors = opened.vectors.photo_vectors(opened.model)
         stored = dict(zip(np.asarray(ids).tolist(), vectors, strict=True))
     for path in sorted(set().union(*(image_files(folder) for folder in folders))):
@@ -278,7 +278,7 @@ def user_labels(library: Path) -> dict[str, set[str]]:
     from photosort.core.library import Library
 
     with Library(Path(library)) as opened:
-        paths = dict(opened.catalog.db.execute("SELECT id, path FROM photos").fetchall())
+        paths = dict(opened.catalog.db.execute("SELECT id, path FROM photos_here").fetchall())
         found: dict[str, set[str]] = {}
         for photo_id, path in paths.items():
             labels = {tag.label for tag in opened.photo_tags(photo_id) if tag.source == "user"}

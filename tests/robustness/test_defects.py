@@ -71,13 +71,13 @@ def test_a_photo_edited_in_place_is_found_by_its_new_content(tmp_path, album):
 def test_a_new_photo_never_takes_a_deleted_photo_s_id_or_vector(tmp_path, album):
     library = tmp_path / "library"
     index(library, album)
-    before = dict(catalog_rows(library, "SELECT path, id FROM photos"))
+    before = dict(catalog_rows(library, "SELECT path, id FROM photos_here"))
     newest = album / "orange-square.jpg"  # the highest id: SQLite would hand it out again
     newest.unlink()
     index(library, album)
     newcomer = write_photo(album / "white-star.jpg", "white", "star")
     index(library, album)
-    after = dict(catalog_rows(library, "SELECT path, id FROM photos"))
+    after = dict(catalog_rows(library, "SELECT path, id FROM photos_here"))
     assert after[str(newcomer.resolve())] > max(before.values())
     assert first_hit(library, newcomer)["path"] == str(newcomer.resolve())
     check_consistency(library, album)
@@ -87,14 +87,14 @@ def test_two_photos_that_swap_names_keep_their_ids_and_the_user_s_tags(tmp_path,
     library = tmp_path / "library"
     index(library, album)
     assert_succeeded(photosort(library, "tag", "--accept", "mine", album / "red-circle.jpg"))
-    before = dict(catalog_rows(library, "SELECT fingerprint, id FROM photos"))
+    before = dict(catalog_rows(library, "SELECT fingerprint, id FROM photos_here"))
     red, blue = album / "red-circle.jpg", album / "blue-square.jpg"
     red.rename(album / "swap")
     blue.rename(red)
     (album / "swap").rename(blue)
     result = index(library, album)
     assert "2 moved" in result.stderr and "0 changed" in result.stderr
-    assert dict(catalog_rows(library, "SELECT fingerprint, id FROM photos")) == before
+    assert dict(catalog_rows(library, "SELECT fingerprint, id FROM photos_here")) == before
     tags = json.loads(photosort(library, "tag", "--json").stdout)
     assert tags[str(blue.resolve())] == ["mine"]  # the red circle's content, now under the other name
     assert "mine" not in tags[str(red.resolve())]
@@ -108,13 +108,13 @@ def test_touching_photos_keeps_their_ids_tags_metadata_and_vectors(tmp_path, alb
     shutil.copy(album / "red-circle.jpg", album / "red-circle-copy.jpg")
     index(library, album)
     assert_succeeded(photosort(library, "tag", "--accept", "favourite", album / "red-circle.jpg"))
-    before = catalog_rows(library, "SELECT id, path, width, height, taken, fingerprint FROM photos ORDER BY path")
+    before = catalog_rows(library, "SELECT id, path, width, height, taken, fingerprint FROM photos_here ORDER BY path")
     dupes_before = photosort(library, "dupes", "--json")
     for path in album.iterdir():
         os.utime(path, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))  # a restore from backup
     result = index(library, album)
     assert "0 changed" in result.stderr and "(0 encoded now" in result.stderr
-    after = catalog_rows(library, "SELECT id, path, width, height, taken, fingerprint FROM photos ORDER BY path")
+    after = catalog_rows(library, "SELECT id, path, width, height, taken, fingerprint FROM photos_here ORDER BY path")
     assert after == before and all(row[2] is not None for row in after)
     tags = json.loads(photosort(library, "tag", "--json").stdout)
     assert tags[str((album / "red-circle.jpg").resolve())] == ["favourite"]
@@ -144,7 +144,7 @@ def test_reference_folders_are_listed_marked_and_never_trashed(tmp_path, album):
 
     with Library(library) as opened:
         (photo_id,) = [row[0] for row in opened.catalog.db.execute(
-            "SELECT id FROM photos WHERE path = ?", (str((originals / "red-circle.jpg").resolve()),))]
+            "SELECT id FROM photos_here WHERE path = ?", (str((originals / "red-circle.jpg").resolve()),))]
         moved, failed = opened.trash_photos([photo_id])
     assert moved == [] and "reference folder" in failed[0][1]
     assert (originals / "red-circle.jpg").exists()
@@ -190,7 +190,8 @@ def test_a_copy_of_indexed_content_is_read_and_found_by_dupes(tmp_path, album):
     shutil.copy(album / "red-circle.jpg", copy)
     result = index(library, album)
     assert "(0 encoded now" in result.stderr
-    ((width, height),) = catalog_rows(library, "SELECT width, height FROM photos WHERE path = ?", str(copy.resolve()))
+    ((width, height),) = catalog_rows(library, "SELECT width, height FROM photos_here WHERE path = ?",
+                                      str(copy.resolve()))
     assert width and height
     dupes = photosort(library, "dupes", "--json")
     clusters = json.loads(dupes.stdout)["clusters"]
@@ -397,8 +398,9 @@ def test_names_that_are_not_utf8_are_indexed_and_can_be_trashed(tmp_path, album)
     shown = str(album.resolve() / "caf\\xe9-\\xff.jpg")
     result = photosort(library, "search", "a white circle", "-k", "2", "--all", "--json")
     assert shown in {hit["path"] for hit in json.loads(result.stdout)}
-    ((stored,),) = catalog_rows(library, "SELECT raw_path FROM photos WHERE path = ?", shown)
-    assert stored == os.path.join(os.fsencode(album.resolve()), b"caf\xe9-\xff.jpg")
+    ((stored,),) = catalog_rows(library, "SELECT p.raw_path FROM photos p JOIN photos_here h ON h.id = p.id "
+                                "WHERE h.path = ?", shown)
+    assert stored == b"caf\xe9-\xff.jpg"  # within its folder, as the path is
     # The keeper rule keeps one of the exact pair; trashing the other moves the real file, whichever it is.
     assert_succeeded(photosort(library, "dupes", "--trash"))
     assert os.path.exists(raw) != (album / "copy-of-cafe.jpg").exists()
@@ -511,16 +513,16 @@ def test_the_user_s_work_is_backed_up_and_restored_when_the_catalog_is_lost(tmp_
 def test_a_rebuilt_catalog_never_hands_out_an_old_photo_id(tmp_path, album):
     library = tmp_path / "library"
     index(library, album)
-    used = max(photo_id for (photo_id,) in catalog_rows(library, "SELECT id FROM photos"))
+    used = max(photo_id for (photo_id,) in catalog_rows(library, "SELECT id FROM photos_here"))
     damage(library / "catalog.sqlite", "random-start")
     assert_succeeded(photosort(library, "library", "check"))
     index(library, album)
-    assert min(photo_id for (photo_id,) in catalog_rows(library, "SELECT id FROM photos")) > used
+    assert min(photo_id for (photo_id,) in catalog_rows(library, "SELECT id FROM photos_here")) > used
     for name in ("catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm"):
         (library / name).unlink(missing_ok=True)
     used = used + len(KINDS)
     index(library, album)
-    assert min(photo_id for (photo_id,) in catalog_rows(library, "SELECT id FROM photos")) > used
+    assert min(photo_id for (photo_id,) in catalog_rows(library, "SELECT id FROM photos_here")) > used
 
 
 def test_labels_on_a_library_with_no_photo_to_tag(tmp_path, album):
