@@ -51,6 +51,12 @@ def user_data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
+def user_cache_dir() -> Path:
+    """What this machine keeps and can make again (a shared library's thumbnails and search index)."""
+    override = os.environ.get(DATA_DIR_VARIABLE)
+    return Path(override) / "cache" if override else Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+
+
 def app_log_file() -> Path:
     """Where the windowed app, which has no console, writes its errors (one run's worth)."""
     override = os.environ.get(DATA_DIR_VARIABLE)

@@ -16,6 +16,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from tests import reference  # noqa: E402
+from tests.postgres_server import postgres_server, postgres_uri  # noqa: E402, F401
 
 
 @pytest.fixture(autouse=True)

@@ -242,3 +242,40 @@ def test_a_catalog_rebuilt_from_a_damaged_one_keeps_each_machine_s_places(tmp_pa
     assert saved["folder places"] == 1
     assert [folder.path for folder in fresh.folders()] == [tmp_path / "mnt" / "photos"]
     fresh.close()
+
+
+def test_a_new_folder_at_a_moved_folder_s_old_name_is_a_folder_of_its_own(tmp_path):
+    library, old, renamed = tmp_path / "library", tmp_path / "Photos", tmp_path / "Photos-2023"
+    photos = tiny_world(old, per_kind=1)
+    index_folders(library, old)
+    accept(library, "mine", photos[0])
+    os.rename(old, renamed)
+    index_folders(library, renamed)  # taken as the folder that moved
+    fresh = tiny_world(old, per_kind=1, seed=40)  # a new folder where the old one was
+    result = run(library, "index", str(old), "--model", str(TINY_MODEL))
+    assert result.returncode == 0, result.stderr
+    assert "32 new" in result.stderr and "0 removed" in result.stderr
+    assert sorted(status(library)["folders"]) == sorted([str(old.resolve()), str(renamed.resolve())])
+    assert status(library)["photos"] == len(photos) + len(fresh)
+    assert tag_json(library)[str(renamed.resolve() / photos[0].name)] == ["mine"]
+
+
+def test_folders_move_refuses_what_is_not_a_move(tmp_path):
+    library, old, other = tmp_path / "library", tmp_path / "A", tmp_path / "Other"
+    tiny_world(old, per_kind=1)
+    tiny_world(other, per_kind=1, seed=3)
+    index_folders(library, old)
+    still_there = run(library, "folders", "--move", str(old), str(other))
+    assert still_there.returncode == 1 and "is still there" in still_there.stderr
+    os.rename(old, tmp_path / "gone")
+    inside = run(library, "folders", "--move", str(old), str(library / "thumbnails"))
+    assert inside.returncode == 1 and "inside photosort's own library folder" in inside.stderr
+    index_folders(library, other)
+    overlapping = run(library, "folders", "--move", str(old), str(other))
+    assert overlapping.returncode == 1 and f"folders --remove {other.resolve()}" in overlapping.stderr
+    removed = run(library, "folders", "--remove", str(other))
+    assert removed.returncode == 0, removed.stderr
+    assert status(library)["folders"] == [str(old.resolve())]
+    os.rename(tmp_path / "gone", tmp_path / "back")
+    assert run(library, "folders", "--move", str(old), str(tmp_path / "back")).returncode == 0
+    assert status(library)["folders"] == [str((tmp_path / "back").resolve())]

@@ -1,6 +1,6 @@
 """The storage contract: what the library engine relies on from its stores (catalog, vectors, labels), asked
-through their interfaces only. Every backend runs the same tests; today the SQLite one (PostgreSQL is
-issue 16's next step: it joins the `backend` parameter)."""
+through their interfaces only. Every backend runs the same tests: SQLite, and PostgreSQL with pgvector (a real
+server the tests start)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from photosort.core.catalog import OK, PhotoFilter, SqliteCatalog
+from photosort.core.catalog import OK, PhotoFilter, SqlCatalog, SqliteCatalog
 from photosort.core.labels import LabelBook
-from photosort.core.vectors import SqliteVectorStore
+from photosort.core.postgres import PgVectorStore, PostgresCatalog
+from photosort.core.vectors import SqliteVectorStore, VectorStore
 
 MODEL = "m"
 DAY = 86_400.0
@@ -21,23 +22,33 @@ DAY = 86_400.0
 
 @dataclass
 class Stores:
-    catalog: SqliteCatalog
-    vectors: SqliteVectorStore
+    catalog: SqlCatalog
+    vectors: VectorStore
     labels: LabelBook
-    on_machine: Callable[[str], SqliteCatalog]  # the same catalog, opened by another machine
+    on_machine: Callable[[str], SqlCatalog]  # the same catalog, opened by another machine
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgres"])
 def stores(request, tmp_path):
-    path = tmp_path / "catalog.db"
-    catalog = SqliteCatalog(path, machine="first")
-    vectors = SqliteVectorStore(catalog.db)
-    others: list[SqliteCatalog] = []
+    others: list = []
+    if request.param == "sqlite":
+        path = tmp_path / "catalog.db"
 
-    def on_machine(machine: str) -> SqliteCatalog:
-        others.append(SqliteCatalog(path, machine=machine))
-        return others[-1]
+        def on_machine(machine: str) -> SqlCatalog:
+            others.append(SqliteCatalog(path, machine=machine))
+            return others[-1]
 
+        catalog: SqlCatalog = SqliteCatalog(path, machine="first")
+        vectors: VectorStore = SqliteVectorStore(catalog.db)
+    else:
+        uri = request.getfixturevalue("postgres_uri")
+
+        def on_machine(machine: str) -> SqlCatalog:
+            others.append(PostgresCatalog(uri, machine=machine))
+            return others[-1]
+
+        catalog = PostgresCatalog(uri, machine="first")
+        vectors = PgVectorStore(catalog.db)
     yield Stores(catalog, vectors, LabelBook(catalog.db, vectors), on_machine)
     for opened in (catalog, *others):
         opened.close()
@@ -193,5 +204,5 @@ def test_a_folder_not_there_hides_its_photos_from_search_but_keeps_them(stores, 
     reopened = stores.on_machine("first")  # opened again: the folder is looked for
     assert not reopened.folders()[0].online
     assert reopened.counts(MODEL).offline == 1 and reopened.photos_by_id([photo])
-    assert SqliteVectorStore(reopened.db).searchable_ids(MODEL).tolist() == []
+    assert type(stores.vectors)(reopened.db).searchable_ids(MODEL).tolist() == []
     assert reopened.content_state != stores.catalog.content_state  # what was built for the online folder is not

@@ -12,9 +12,7 @@ from .parser import build_parser
 
 
 def _run_gui(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from ..core.library import default_library_dir
+    from ..core.library import library_location
 
     if sys.platform.startswith("linux") and not any(os.environ.get(name) for name in
                                                     ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
@@ -28,7 +26,7 @@ def _run_gui(args: argparse.Namespace) -> int:
         print(f"photosort: the desktop app cannot start: {error}. The commands (`photosort --help`) still work.",
               file=sys.stderr)
         return 1
-    return run_app(Path(args.library) if args.library else default_library_dir())
+    return run_app(library_location(args.library))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,10 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         return _run_gui(args)
-    from pathlib import Path
-
     from ..clip import ClipError
-    from ..core.library import default_library_dir, explain
+    from ..core.library import explain, library_location, local_folder
 
     try:
         return args.run(args)
@@ -52,8 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # noqa: BLE001 - every command ends in one line, never a traceback
         if os.environ.get("PHOTOSORT_TRACEBACK"):  # for whoever debugs photosort itself
             raise
-        folder = Path(args.library) if args.library else default_library_dir()
-        print(f"photosort: {explain(error, folder)}", file=sys.stderr)
+        print(f"photosort: {explain(error, local_folder(library_location(args.library)))}", file=sys.stderr)
         return 1
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..core.catalog import Folder
 from ..core.errors import LibraryError, NoModelError
-from ..core.library import Library, default_library_dir, explain
+from ..core.library import Library, explain, library_location
 from ..core.pipeline import Controls, IndexRun, Progress
 from ..devices import AUTO, DEVICES
 from .progress import ProgressLine
@@ -60,6 +60,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     folders.add_argument("--move", nargs=2, metavar=("OLD", "NEW"),
                          help="the library folder OLD is at NEW now (a drive mounted elsewhere, a folder moved): "
                               "its photos follow, nothing is read again")
+    folders.add_argument("--remove", nargs="+", default=[], metavar="PATH",
+                         help="forget library folders and their photos (the files are not touched)")
     folders.add_argument("--json", action="store_true")
     folders.set_defaults(run=run_folders)
 
@@ -93,8 +95,9 @@ def open_library(args: argparse.Namespace, write: bool = True) -> Library:
     return library
 
 
-def library_folder(args: argparse.Namespace) -> Path:
-    return Path(args.library) if args.library else default_library_dir()
+def library_folder(args: argparse.Namespace) -> Path | str:
+    """The library named by --library, else $PHOTOSORT_LIBRARY, else the default: a folder, or a PostgreSQL URI."""
+    return library_location(args.library)
 
 
 def say_notices(library: Library) -> None:
@@ -152,14 +155,15 @@ def run_index(args: argparse.Namespace) -> int:
             encoder = load_encoder(model, args.device)
             library.set_model(model)
         library.add_folders(args.paths, take_as_moved=_say_moved)
-        scanning = ProgressLine("scanning", unit="files", scale=1)
-        report = library.scan(lambda count: scanning(count, None))
-        scanning.close_if_drawn()
-        run = IndexRun()
-        pending = library.pending()
-        if pending:  # loading the model costs seconds: only when there is something to encode
-            encoder = encoder or load_encoder(model, args.device)
-            run = _encode_with_progress(library, encoder, pending, args.batch_size)
+        with library.indexing():
+            scanning = ProgressLine("scanning", unit="files", scale=1)
+            report = library.scan(lambda count: scanning(count, None))
+            scanning.close_if_drawn()
+            run = IndexRun()
+            pending = library.pending()
+            if pending:  # loading the model costs seconds: only when there is something to encode
+                encoder = encoder or load_encoder(model, args.device)
+                run = _encode_with_progress(library, encoder, pending, args.batch_size)
         status = library.status()
         say_notices(library)
     say_notices(library)
@@ -170,6 +174,8 @@ def run_index(args: argparse.Namespace) -> int:
           file=sys.stderr)
     for folder in report.offline:
         print(f"offline: {folder} (its photos are kept until it returns)", file=sys.stderr)
+    for folder in report.busy:
+        print(f"not scanned: {folder} (another machine is scanning it now)", file=sys.stderr)
     for folder, reason in report.problems:
         print(f"not looked into: {folder}: {reason}", file=sys.stderr)
     if run.cancelled:
@@ -291,11 +297,15 @@ def run_watch(args: argparse.Namespace) -> int:
 
 
 def run_folders(args: argparse.Namespace) -> int:
-    changing = bool(args.reference or args.no_reference or args.move)
+    changing = bool(args.reference or args.no_reference or args.move or args.remove)
     for path in args.reference:
         if not Path(path).expanduser().is_dir():
             raise LibraryError(f"--reference {path}: not a folder")
     with open_library(args, write=changing) as library:
+        for path in args.remove:
+            library.remove_folder(Path(path).expanduser().absolute())
+            print(f"{path} is no longer a library folder; its photos are forgotten, the files untouched",
+                  file=sys.stderr)
         if args.move:
             old, new = args.move
             moved = library.move_folder(old, new)
@@ -319,8 +329,12 @@ def run_folders(args: argparse.Namespace) -> int:
 def run_check(args: argparse.Namespace) -> int:
     from ..core.check import check_library
 
+    if isinstance(library_folder(args), str):
+        raise LibraryError("`library check` repairs a library folder; a library in PostgreSQL is kept whole by its "
+                           "server, and what this machine keeps of it (search index, thumbnails) is made again "
+                           "when damaged")
     healthy = True
-    for step in check_library(library_folder(args), wait=not args.no_wait,
+    for step in check_library(Path(library_folder(args)), wait=not args.no_wait,
                               on_wait=lambda message: print(f"photosort: {message}", file=sys.stderr, flush=True)):
         print(step.line, flush=True)
         healthy = healthy and step.ok

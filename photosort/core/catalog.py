@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import CatalogDamaged, CatalogLost, LibraryError, disk_full
 from .sql import MARKS, select_in_chunks
@@ -308,6 +308,7 @@ class Catalog(Protocol):
     def content_state(self) -> str: ...
     def add_folder(self, path: Path) -> Folder: ...
     def folders(self) -> list[Folder]: ...
+    def scanning(self, folder_ids: list[int]) -> AbstractContextManager[set[int]]: ...
     def move_folder(self, folder_id: int, path: Path) -> None: ...
     def set_folder_online(self, folder_id: int, online: bool) -> None: ...
     def remove_folder(self, folder_id: int) -> None: ...
@@ -344,144 +345,37 @@ class Catalog(Protocol):
     def counts(self, model: str) -> Counts: ...
 
 
-class SqliteCatalog:
-    """The catalog in one SQLite file. One writer at a time (the library's lock file); WAL lets readers go on.
+class SqlCatalog:
+    """The catalog's SQL, the same for SQLite and PostgreSQL (`postgres.PostgresCatalog`): `db` is a connection
+    that takes "?" parameters and counts the rows it changed (`total_changes`). Subclasses open it, bring its
+    schema up to date, and say how a write transaction begins."""
 
-    Beside it, `<file>.state` records the library's identity and how many changes were committed. SQLite keeps
-    recent commits in its `-wal` file until a checkpoint: should that file be removed after a crash, the
-    catalog silently goes back in time. The record tells, and opening then refuses with a message.
-    """
+    db: Any
+    machine: str  # whose places of the folders apply (see `move_folder`)
+    library_dir: Path | None  # where the library's own files are, when on this machine (see `_located`)
+    on_commit: list[Callable[[], None]]  # called after each commit that changed something
+    _depth: int = 0
+    _BEGIN = "BEGIN"
+    _IDS_IN = "p.id IN (SELECT value FROM json_each(?))"  # any number of ids in one parameter (a JSON list)
+    _TEMP_VIEW = "CREATE TEMP VIEW IF NOT EXISTS"
 
-    def __init__(self, path: Path, read_only: bool = False, check_state: bool = True, machine: str = ""):
-        self.path = path
-        self.read_only = read_only
-        self.machine = machine  # whose places of the folders apply (see `move_folder`)
-        self.on_commit: list[Callable[[], None]] = []  # called after each commit that changed something
-        self._depth = 0
-        try:
-            if read_only:
-                self.db = _connect_read_only(path)
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                # The engine hands work to threads; all writes still go through one thread at a time.
-                self.db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                                          check_same_thread=False)
-                _use_wal(self.db)
-                self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable up to the last checkpoint
-            self.db.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
-            self.place_roots()
-            if check_state:
-                self.check_state()
-        except sqlite3.DatabaseError as error:
-            raise describe_database_error(error, path) from error
-        except OSError as error:
-            raise LibraryError(f"cannot open the library folder {path.parent}: {error.strerror or error}") from error
-
-    def _migrate(self) -> None:
-        version = self.schema_version
-        if version > len(MIGRATIONS):
-            raise LibraryError(f"the library at {self.path.parent} was made by a newer photosort "
-                               f"(schema {version}, this one knows {len(MIGRATIONS)})")
-        if version == len(MIGRATIONS):
-            return
-        if self.read_only and version == 0:
-            raise CatalogDamaged(f"the library catalog {self.path} is empty or damaged: run `photosort library "
-                                 "check` to rebuild it")
-        if self.read_only:
-            raise LibraryError(f"the library at {self.path.parent} was made by an older photosort: run "
-                               "`photosort index` on it once to bring it up to date")
-        # A step may rebuild a table: dropping the old one must not cascade into the tables that refer to it.
-        self.db.execute("PRAGMA foreign_keys=OFF")
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                # Read again under the write lock: another process may have made or updated it meanwhile.
-                for step in range(self.schema_version, len(MIGRATIONS)):
-                    migration = MIGRATIONS[step]
-                    if callable(migration):
-                        migration(self.db)
-                    else:
-                        for statement in _statements(migration):
-                            self.db.execute(statement)
-                    self.db.execute(f"PRAGMA user_version = {step + 1}")
-                if self.db.execute("PRAGMA foreign_key_check").fetchone() is not None:
-                    raise sqlite3.DatabaseError("foreign keys broken by the schema update")
-                self.db.execute("COMMIT")
-            except BaseException:
-                if self.db.in_transaction:
-                    self.db.execute("ROLLBACK")
-                raise
-        finally:
-            self.db.execute("PRAGMA foreign_keys=ON")
-
-    @property
-    def schema_version(self) -> int:
-        return self.db.execute("PRAGMA user_version").fetchone()[0]
-
-    @property
-    def library_id(self) -> str:
-        return self.get_meta(LIBRARY_ID_KEY) or ""
-
-    @property
-    def state_path(self) -> Path:
-        return self.path.with_name(self.path.name + ".state")
-
-    def check_state(self) -> None:
-        """Refuse a catalog that lacks commits its state record has seen (see the class's comment)."""
-        try:
-            record = json.loads(self.state_path.read_text())
-            known_id, known_changes = str(record["library_id"]), int(record["changes"])
-        except FileNotFoundError:
-            return
-        except (OSError, ValueError, KeyError, TypeError):
-            return  # a damaged record proves nothing; the next commit writes it anew
-        if known_id != self.library_id or known_changes > self.change_count:
-            lost = "" if known_id != self.library_id else f" (its last {known_changes - self.change_count} changes)"
-            raise CatalogLost(f"the library catalog {self.path} has lost what it held{lost}: its -wal file was "
-                              "removed or damaged, or the catalog was replaced. Run `photosort library check` "
-                              "to rebuild it from what is left and from your saved work")
-
-    @property
-    def photo_ids_used(self) -> int:
-        """The highest photo id ever handed out (SQLite's AUTOINCREMENT record)."""
-        row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'photos'").fetchone()
-        return int(row[0]) if row else 0
-
-    def skip_photo_ids(self, used: int) -> None:
-        """Never hand out ids up to `used`: a catalog made anew keeps the promise of the one it replaces."""
-        if used > self.photo_ids_used:
-            with self.transaction():
-                if self.db.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'photos'", (used,)).rowcount == 0:
-                    self.db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('photos', ?)", (used,))
-
-    def accept_state(self) -> None:
-        """Take the catalog as it is now as the library's state (after `library check` rebuilt what it could)."""
-        self._write_state()
-
-    def _write_state(self) -> None:
-        try:
-            temporary = self.state_path.with_name(self.state_path.name + ".tmp")
-            temporary.write_text(json.dumps({"library_id": self.library_id, "changes": self.change_count,
-                                             "photo_ids": self.photo_ids_used}))
-            os.replace(temporary, self.state_path)
-        except OSError:
-            pass  # the record only helps tell a lost -wal file; the commit itself stands
+    def _committed(self) -> None:
+        """After a commit that changed something."""
 
     def close(self) -> None:
-        if not self.read_only:
-            try:
-                # A clean exit leaves everything in the main file and an empty -wal file.
-                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.DatabaseError:
-                pass  # another connection is reading; the checkpoint happens later
         self.db.close()
+
+    @contextmanager
+    def scanning(self, folder_ids: list[int]) -> Iterator[set[int]]:
+        """The folders of `folder_ids` this process may scan now, held for it until the block ends: all of them,
+        where one process writes at a time (the library's lock file)."""
+        yield set(folder_ids)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """All writes inside commit together or not at all; nested uses join the outer transaction."""
         if self._depth == 0:
-            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute(self._BEGIN)
             changes_before = self.db.total_changes
         self._depth += 1
         changed = False
@@ -489,8 +383,8 @@ class SqliteCatalog:
             yield
             if self._depth == 1 and self.db.total_changes != changes_before:
                 # Committed with the changes it counts: the index compares it to know it is current.
-                self.db.execute("INSERT INTO meta (key, value) VALUES ('changes', '1') ON CONFLICT(key) "
-                                "DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+                self.db.execute("INSERT INTO meta (key, value) VALUES ('changes', '1') ON CONFLICT (key) "
+                                "DO UPDATE SET value = CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT)")
                 changed = True
         except BaseException:
             self._depth -= 1
@@ -501,9 +395,13 @@ class SqliteCatalog:
         if self._depth == 0:
             self.db.execute("COMMIT")
             if changed:
-                self._write_state()
+                self._committed()
                 for callback in self.on_commit:
                     callback()
+
+    @property
+    def library_id(self) -> str:
+        return self.get_meta(LIBRARY_ID_KEY) or ""
 
     @property
     def content_state(self) -> str:
@@ -523,8 +421,8 @@ class SqliteCatalog:
         return row[0] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
-        self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = ?",
-                        (key, value, value))
+        self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = "
+                        "excluded.value", (key, value))
 
     # Folders. A folder is stored as the place it was added at: a full path, or one relative to the library's
     # own folder when the library is kept inside it, so that the two move together. A machine that finds the
@@ -539,7 +437,7 @@ class SqliteCatalog:
                                "ON h.folder_id = f.id AND h.machine = ?", (self.machine,)).fetchall()
         self.db.execute("CREATE TEMP TABLE IF NOT EXISTS roots_here (id INTEGER PRIMARY KEY, root TEXT NOT NULL, "
                         "prefix TEXT NOT NULL, online INTEGER NOT NULL)")
-        self.db.execute(f"CREATE TEMP VIEW IF NOT EXISTS photos_here AS SELECT p.id, {HERE_PATH} AS path, "
+        self.db.execute(f"{self._TEMP_VIEW} photos_here AS SELECT p.id, {HERE_PATH} AS path, "
                         "p.folder_id, p.size, p.mtime_ns, p.fingerprint, p.width, p.height, p.taken, p.state, "
                         "p.failure, p.taken_source, p.camera, p.metadata_fields, f.online "
                         "FROM photos p JOIN roots_here f ON f.id = p.folder_id")
@@ -555,11 +453,15 @@ class SqliteCatalog:
             return Path(here)
         if Path(stored).is_absolute():
             return Path(stored)
-        return Path(os.path.realpath(self.path.parent / stored))
+        if self.library_dir is None:  # a library not on this machine: nothing is relative to it
+            return Path(stored)
+        return Path(os.path.realpath(self.library_dir / stored))
 
     def _stored(self, path: Path) -> str:
         """How a folder at `path` is stored: relative to the library's folder when that lies inside it."""
-        library = Path(os.path.realpath(self.path.parent))
+        if self.library_dir is None:
+            return str(path)
+        library = Path(os.path.realpath(self.library_dir))
         if library.is_relative_to(path):
             return Path(os.path.relpath(path, library)).as_posix()
         return str(path)
@@ -569,12 +471,19 @@ class SqliteCatalog:
         if known is not None:
             return known
         stored = self._stored(path)
+        elsewhere = self.db.execute("SELECT id FROM folders WHERE path = ?", (stored,)).fetchone()
+        if elsewhere is not None:
+            # The folder first added here moved away (this machine found it elsewhere): its name is free for a
+            # new folder. The one that moved is stored at its new place from now on (another machine still
+            # looking for it at the old one finds it by its photos, as this one did).
+            moved_to = next(folder.path for folder in self.folders() if folder.id == elsewhere[0])
+            self.db.execute("UPDATE folders SET path = ? WHERE id = ?", (self._stored(moved_to), elsewhere[0]))
+            self.db.execute("DELETE FROM folder_places WHERE folder_id = ? AND machine = ?",
+                            (elsewhere[0], self.machine))
+        # Another machine may add the same folder at the same moment: then it is that one.
+        self.db.execute("INSERT INTO folders (path, added) VALUES (?, ?) ON CONFLICT (path) DO NOTHING",
+                        (stored, time.time()))
         row = self.db.execute("SELECT id FROM folders WHERE path = ?", (stored,)).fetchone()
-        if row is None:
-            row = self.db.execute("INSERT INTO folders (path, added) VALUES (?, ?) RETURNING id",
-                                  (stored, time.time())).fetchone()
-        else:  # stored at this place, found elsewhere by this machine before: it is back at its own place
-            self.db.execute("DELETE FROM folder_places WHERE folder_id = ? AND machine = ?", (row[0], self.machine))
         self.place_roots()
         return next(folder for folder in self.folders() if folder.id == row[0])
 
@@ -631,7 +540,7 @@ class SqliteCatalog:
             clauses.append("EXISTS (SELECT 1 FROM tags t WHERE t.photo_id = p.id AND t.label = ?)")
             values.append(tag)
         if ids is not None:
-            clauses.append("p.id IN (SELECT value FROM json_each(?))")  # any number of ids, one parameter
+            clauses.append(self._IDS_IN)
             values.append(json.dumps(ids))
         rows = self.db.execute(
             f"SELECT p.id, {HERE_PATH}, COALESCE(p.taken, p.mtime_ns / 1e9), p.size, p.width, p.height, "
@@ -769,7 +678,8 @@ class SqliteCatalog:
     def set_scan_problems(self, folder_id: int, problems: dict[str, str]) -> None:
         """What a scan of one folder could not look into (a subfolder it cannot list, a name too long)."""
         self.db.execute("DELETE FROM scan_problems WHERE folder_id = ?", (folder_id,))
-        self.db.executemany("INSERT OR REPLACE INTO scan_problems (path, folder_id, reason) VALUES (?, ?, ?)",
+        self.db.executemany("INSERT INTO scan_problems (path, folder_id, reason) VALUES (?, ?, ?) ON CONFLICT (path) "
+                            "DO UPDATE SET folder_id = excluded.folder_id, reason = excluded.reason",
                             [(path, folder_id, reason) for path, reason in problems.items()])
 
     def scan_problems(self) -> list[tuple[str, str]]:
@@ -833,6 +743,142 @@ class SqliteCatalog:
             "(SELECT 1 FROM vectors v WHERE v.model = ? AND v.fingerprint = p.fingerprint)",
             (OK, model)).fetchone()[0]
         return Counts(photos, indexed, failed, offline)
+
+
+
+class SqliteCatalog(SqlCatalog):
+    """The catalog in one SQLite file. One writer at a time (the library's lock file); WAL lets readers go on.
+
+    Beside it, `<file>.state` records the library's identity and how many changes were committed. SQLite keeps
+    recent commits in its `-wal` file until a checkpoint: should that file be removed after a crash, the
+    catalog silently goes back in time. The record tells, and opening then refuses with a message.
+    """
+
+    def __init__(self, path: Path, read_only: bool = False, check_state: bool = True, machine: str = ""):
+        self.path = path
+        self.read_only = read_only
+        self.machine = machine
+        self.library_dir: Path | None = path.parent
+        self.on_commit = []
+        try:
+            if read_only:
+                self.db = _connect_read_only(path)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                # The engine hands work to threads; all writes still go through one thread at a time.
+                self.db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                          check_same_thread=False)
+                _use_wal(self.db)
+                self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable up to the last checkpoint
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+            self.place_roots()
+            if check_state:
+                self.check_state()
+        except sqlite3.DatabaseError as error:
+            raise describe_database_error(error, path) from error
+        except OSError as error:
+            raise LibraryError(f"cannot open the library folder {path.parent}: {error.strerror or error}") from error
+
+    def _migrate(self) -> None:
+        version = self.schema_version
+        if version > len(MIGRATIONS):
+            raise LibraryError(f"the library at {self.path.parent} was made by a newer photosort "
+                               f"(schema {version}, this one knows {len(MIGRATIONS)})")
+        if version == len(MIGRATIONS):
+            return
+        if self.read_only and version == 0:
+            raise CatalogDamaged(f"the library catalog {self.path} is empty or damaged: run `photosort library "
+                                 "check` to rebuild it")
+        if self.read_only:
+            raise LibraryError(f"the library at {self.path.parent} was made by an older photosort: run "
+                               "`photosort index` on it once to bring it up to date")
+        # A step may rebuild a table: dropping the old one must not cascade into the tables that refer to it.
+        self.db.execute("PRAGMA foreign_keys=OFF")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                # Read again under the write lock: another process may have made or updated it meanwhile.
+                for step in range(self.schema_version, len(MIGRATIONS)):
+                    migration = MIGRATIONS[step]
+                    if callable(migration):
+                        migration(self.db)
+                    else:
+                        for statement in _statements(migration):
+                            self.db.execute(statement)
+                    self.db.execute(f"PRAGMA user_version = {step + 1}")
+                if self.db.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                    raise sqlite3.DatabaseError("foreign keys broken by the schema update")
+                self.db.execute("COMMIT")
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+        finally:
+            self.db.execute("PRAGMA foreign_keys=ON")
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    @property
+    def state_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".state")
+
+    def check_state(self) -> None:
+        """Refuse a catalog that lacks commits its state record has seen (see the class's comment)."""
+        try:
+            record = json.loads(self.state_path.read_text())
+            known_id, known_changes = str(record["library_id"]), int(record["changes"])
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError):
+            return  # a damaged record proves nothing; the next commit writes it anew
+        if known_id != self.library_id or known_changes > self.change_count:
+            lost = "" if known_id != self.library_id else f" (its last {known_changes - self.change_count} changes)"
+            raise CatalogLost(f"the library catalog {self.path} has lost what it held{lost}: its -wal file was "
+                              "removed or damaged, or the catalog was replaced. Run `photosort library check` "
+                              "to rebuild it from what is left and from your saved work")
+
+    @property
+    def photo_ids_used(self) -> int:
+        """The highest photo id ever handed out (SQLite's AUTOINCREMENT record)."""
+        row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'photos'").fetchone()
+        return int(row[0]) if row else 0
+
+    def skip_photo_ids(self, used: int) -> None:
+        """Never hand out ids up to `used`: a catalog made anew keeps the promise of the one it replaces."""
+        if used > self.photo_ids_used:
+            with self.transaction():
+                if self.db.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'photos'", (used,)).rowcount == 0:
+                    self.db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('photos', ?)", (used,))
+
+    def accept_state(self) -> None:
+        """Take the catalog as it is now as the library's state (after `library check` rebuilt what it could)."""
+        self._write_state()
+
+    def _write_state(self) -> None:
+        try:
+            temporary = self.state_path.with_name(self.state_path.name + ".tmp")
+            temporary.write_text(json.dumps({"library_id": self.library_id, "changes": self.change_count,
+                                             "photo_ids": self.photo_ids_used}))
+            os.replace(temporary, self.state_path)
+        except OSError:
+            pass  # the record only helps tell a lost -wal file; the commit itself stands
+
+    def close(self) -> None:
+        if not self.read_only:
+            try:
+                # A clean exit leaves everything in the main file and an empty -wal file.
+                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.DatabaseError:
+                pass  # another connection is reading; the checkpoint happens later
+        self.db.close()
+
+    _BEGIN = "BEGIN IMMEDIATE"
+
+    def _committed(self) -> None:
+        self._write_state()
 
 
 def read_photo_ids_record(record: Path) -> int:

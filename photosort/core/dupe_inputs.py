@@ -17,17 +17,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from .catalog import Photo, SqliteCatalog
+from .catalog import Photo, SqlCatalog
 from .decode import THUMBNAIL_SIZE, thumbnail_path
 from .likeness import DETAIL_SIDE, Face, face, signature
-from .vectors import SqliteVectorStore
+from .vectors import VectorStore
 
 HASH_BLOCK = 1 << 20  # bytes read at a time when a whole file is hashed
 UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
 class DuplicateInputs:
-    def __init__(self, catalog: SqliteCatalog, vectors: SqliteVectorStore, lock: threading.RLock,
+    def __init__(self, catalog: SqlCatalog, vectors: VectorStore, lock: threading.RLock,
                  thumbnails: Path, model: str | None, writable: bool):
         self.catalog, self.store, self.lock = catalog, vectors, lock
         self.thumbnails, self.model, self.writable = thumbnails, model, writable

@@ -16,6 +16,7 @@ import json
 import os
 import zlib
 from collections.abc import Callable
+from typing import Protocol
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,23 @@ CHECKSUM_CHUNK = 1 << 22  # CRC-32 runs at about 3 GB/s here: a 100,000-photo gr
 class Hit:
     id: int
     score: float  # cosine similarity
+
+
+class SearchIndex(Protocol):
+    """What search and the library ask of an index: this module's hnswlib one, or pgvector's in a library in
+    PostgreSQL (postgres.PgSearchIndex)."""
+    dirty: bool
+    catalog_state: str | None
+
+    @property
+    def ids(self) -> np.ndarray: ...
+    def __len__(self) -> int: ...
+    def search(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[Hit]: ...
+    def sync(self, expected_ids: np.ndarray,
+             load_vectors: Callable[[np.ndarray | None], tuple[np.ndarray, np.ndarray]]) -> None: ...
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
+    def save(self, catalog_state: str | None = None) -> None: ...
+    def mismatches(self, ids: np.ndarray, vectors: np.ndarray) -> int: ...
 
 
 class VectorIndex:

@@ -8,7 +8,7 @@ never gets that label automatically again. Examples are kept by content (fingerp
 from __future__ import annotations
 
 import json
-import sqlite3
+from typing import Any
 import time
 from collections.abc import Iterable
 
@@ -16,14 +16,14 @@ import numpy as np
 
 from .sql import MARKS, select_in_chunks
 from .tags import Decision, decide
-from .vectors import SqliteVectorStore
+from .vectors import VectorStore
 
 AUTO, USER = "auto", "user"
 ACCEPT, REJECT = 1, -1
 
 
 class LabelBook:
-    def __init__(self, db: sqlite3.Connection, vectors: SqliteVectorStore):
+    def __init__(self, db: Any, vectors: VectorStore):
         self.db, self.vectors = db, vectors
 
     # Labels
@@ -31,7 +31,7 @@ class LabelBook:
     def labels(self) -> dict[str, list[str]]:
         """Each label's prompts, by name."""
         return {name: json.loads(prompts) for name, prompts in
-                self.db.execute("SELECT name, prompts FROM labels ORDER BY name COLLATE NOCASE")}
+                self.db.execute("SELECT name, prompts FROM labels ORDER BY lower(name), name")}
 
     def set_label(self, name: str, prompts: list[str]) -> bool:
         """Add a label or change its prompts; True when its decisions must be made again."""
@@ -63,10 +63,12 @@ class LabelBook:
 
     def add_examples(self, label: str, photos: dict[int, str], verdict: int) -> None:
         """The user's verdict on photos (id -> fingerprint) for a label; their tags follow at once."""
-        self.db.executemany("INSERT OR REPLACE INTO label_examples (label, fingerprint, verdict) VALUES (?, ?, ?)",
+        self.db.executemany("INSERT INTO label_examples (label, fingerprint, verdict) VALUES (?, ?, ?) "
+                            "ON CONFLICT (label, fingerprint) DO UPDATE SET verdict = excluded.verdict",
                             [(label, fingerprint, verdict) for fingerprint in photos.values()])
         if verdict == ACCEPT:
-            self.db.executemany("INSERT OR REPLACE INTO tags (photo_id, label, score, source) VALUES (?, ?, NULL, ?)",
+            self.db.executemany("INSERT INTO tags (photo_id, label, score, source) VALUES (?, ?, NULL, ?) "
+                                "ON CONFLICT (photo_id, label) DO UPDATE SET score = NULL, source = excluded.source",
                                 [(photo_id, label, USER) for photo_id in photos])
         else:
             self.db.executemany("DELETE FROM tags WHERE photo_id = ? AND label = ?",
@@ -104,8 +106,9 @@ class LabelBook:
             accepted, rejected = self._examples(label, model, dim)
             # No photo indexed (or all offline): decided on its prompts alone, tagging nothing.
             decision = decide(prompt_vector, library.reshape(len(library), dim), accepted, rejected)
-            self.db.execute("INSERT OR REPLACE INTO label_decisions (label, model, prompt_vector, direction, "
-                            "threshold) VALUES (?, ?, ?, ?, ?)",
+            self.db.execute("INSERT INTO label_decisions (label, model, prompt_vector, direction, threshold) "
+                            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (label, model) DO UPDATE SET prompt_vector = "
+                            "excluded.prompt_vector, direction = excluded.direction, threshold = excluded.threshold",
                             (label, model, np.asarray(prompt_vector, np.float32).tobytes(),
                              decision.direction.tobytes(), decision.threshold))
             self.db.execute("DELETE FROM tags WHERE label = ? AND source = ?", (label, AUTO))
@@ -128,7 +131,8 @@ class LabelBook:
         if rejected and len(chosen):
             prints = self._fingerprints(ids[chosen])
             chosen = chosen[np.array([prints.get(int(ids[row])) not in rejected for row in chosen], bool)]
-        self.db.executemany("INSERT OR IGNORE INTO tags (photo_id, label, score, source) VALUES (?, ?, ?, ?)",
+        self.db.executemany("INSERT INTO tags (photo_id, label, score, source) VALUES (?, ?, ?, ?) "
+                            "ON CONFLICT DO NOTHING",
                             [(int(ids[row]), label, float(scores[row]), AUTO) for row in chosen])
         return self._count(label)
 
@@ -142,7 +146,7 @@ class LabelBook:
     def tags_of(self, ids: Iterable[int]) -> dict[int, list[str]]:
         found: dict[int, list[str]] = {}
         for photo_id, label in select_in_chunks(
-                self.db, f"SELECT photo_id, label FROM tags WHERE photo_id IN ({MARKS}) ORDER BY label COLLATE NOCASE",
+                self.db, f"SELECT photo_id, label FROM tags WHERE photo_id IN ({MARKS}) ORDER BY lower(label), label",
                 ids):
             found.setdefault(photo_id, []).append(label)
         return found
@@ -150,16 +154,17 @@ class LabelBook:
     def tags_of_photo(self, photo_id: int) -> list[tuple[str, str, float | None]]:
         """(label, source, score) of each of a photo's tags, by label."""
         return self.db.execute("SELECT label, source, score FROM tags WHERE photo_id = ? "
-                               "ORDER BY label COLLATE NOCASE", (photo_id,)).fetchall()
+                               "ORDER BY lower(label), label", (photo_id,)).fetchall()
 
     def counts(self) -> dict[str, int]:
         """How many photos each label is on (zero included)."""
         return dict(self.db.execute("SELECT l.name, COUNT(t.photo_id) FROM labels l LEFT JOIN tags t "
-                                    "ON t.label = l.name GROUP BY l.name ORDER BY l.name COLLATE NOCASE"))
+                                    "ON t.label = l.name GROUP BY l.name ORDER BY lower(l.name), l.name"))
 
     def inherit(self, keep_id: int, from_ids: Iterable[int]) -> None:
         """The kept photo takes on the tags of the photos it replaces, as the user's own."""
         for photo_id in from_ids:
-            self.db.execute("INSERT OR IGNORE INTO tags (photo_id, label, score, source) "
-                            "SELECT ?, label, score, ? FROM tags WHERE photo_id = ?", (keep_id, USER, photo_id))
+            self.db.execute("INSERT INTO tags (photo_id, label, score, source) "
+                            "SELECT ?, label, score, ? FROM tags WHERE photo_id = ? ON CONFLICT DO NOTHING",
+                            (keep_id, USER, photo_id))
 

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import errno
 import functools
+import hashlib
 import json
 import os
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,17 +32,17 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 
-from ..paths import machine_id, user_data_dir
+from ..paths import machine_id, user_cache_dir, user_data_dir
 from ..templates import expand, templates_for
 from . import exif, resolve
 from . import user_work
 from .moved import same_photos
-from .catalog import (MODEL_KEY, REFERENCE_KEY, BrowseRow, Counts, Folder, Photo, SqliteCatalog,
+from .catalog import (MODEL_KEY, REFERENCE_KEY, BrowseRow, Counts, Folder, Photo, SqlCatalog, SqliteCatalog,
                       describe_database_error, read_photo_ids_record)
 from .dupe_inputs import DuplicateInputs, same_bytes, same_pixels
 from .dupes import Cluster, DuplicateFinder
 from .errors import LibraryError, disk_full
-from .index import VectorIndex
+from .index import SearchIndex, VectorIndex
 from .labels import LabelBook
 from .names import shown_path
 from .pipeline import Controls, IndexRun, PictureEncoder, Progress, run_pipeline
@@ -49,7 +51,8 @@ from .relevance import Background
 from .scan import ScanReport, scan
 # SearchResult and TextImageEncoder are in Library's own signatures: callers may import them from here too.
 from .search import Search, SearchResult, TextImageEncoder, unit
-from .vectors import SqliteVectorStore
+from .postgres import PgSearchIndex, PgVectorStore, PostgresCatalog, is_database_uri, shown_location
+from .vectors import SqliteVectorStore, VectorStore
 from .writer_lock import DEFAULT_HOLDER, WriterLock
 
 LIBRARY_VARIABLE = "PHOTOSORT_LIBRARY"
@@ -61,6 +64,27 @@ MATCH_SAMPLE = 32  # photos of a folder not found whose presence elsewhere tells
 def default_library_dir() -> Path:
     override = os.environ.get(LIBRARY_VARIABLE)
     return Path(override) if override else user_data_dir() / "library"
+
+
+def default_library_location() -> Path | str:
+    """`$PHOTOSORT_LIBRARY` (a folder, or a PostgreSQL URI), else the library in the user data folder."""
+    return library_location(os.environ.get(LIBRARY_VARIABLE) or None)
+
+
+def library_location(value: str | os.PathLike | None) -> Path | str:
+    """A library given by name: a PostgreSQL connection URI as it is, a folder as a path."""
+    if value is None:
+        return default_library_dir()
+    return str(value) if is_database_uri(value) else Path(value)
+
+
+def local_folder(location: Path | str) -> Path:
+    """Where a library keeps its files on this machine: its folder, or for one in PostgreSQL a cache of its
+    thumbnails and search index, one per database (named without the password)."""
+    if is_database_uri(location):
+        key = hashlib.sha256(shown_location(str(location)).encode()).hexdigest()[:16]
+        return user_cache_dir() / "shared-libraries" / key
+    return Path(location).expanduser().absolute()
 
 
 @dataclass(frozen=True)
@@ -103,13 +127,19 @@ class Library:
     """One library folder. Shared between threads (the desktop app), callers hold `lock` around each call but
     `encode_pending`, which takes it only around each batch's commit, so searches go on while photos encode."""
 
-    def __init__(self, folder: Path | None = None, *, write: bool = True, wait: bool = True,
+    def __init__(self, folder: Path | str | None = None, *, write: bool = True, wait: bool = True,
                  on_wait: Callable[[str], None] | None = None, holder: str = DEFAULT_HOLDER):
+        """`folder`: the library's folder, or the connection URI of a library in PostgreSQL (whose folder here
+        is a per-machine cache of its thumbnails and search index: see `local_folder`)."""
         # Held by every method that reads or writes the catalog, vectors or index (re-entrant: a method may call
         # another). Scanning, encoding and duplicate finding take it around each read or commit instead, so a
         # search is not held up for their whole run; a caller holds it only to make several calls one step.
         self.lock = threading.RLock()
-        self.folder = Path(folder).expanduser().absolute() if folder else default_library_dir()
+        location = folder if folder is not None else default_library_location()
+        self.database = str(location) if is_database_uri(location) else None
+        self.folder = local_folder(location)
+        if self.database:
+            self.folder.mkdir(parents=True, exist_ok=True)  # a cache: readers too may keep what they build
         if self.folder.exists() and not self.folder.is_dir():
             raise LibraryError(f"the library {self.folder} is a file, not a folder")
         self.writable = write
@@ -121,33 +151,51 @@ class Library:
             self.folder.mkdir(parents=True, exist_ok=True)
             self.writer_lock.acquire(wait, on_wait, holder)
         try:
-            catalog_path = self.folder / CATALOG_FILE
-            missing = write and not catalog_path.exists()
-            ids_used = 0
-            if missing:  # whatever was recorded of a catalog that is gone speaks of another one
-                record = catalog_path.with_name(catalog_path.name + ".state")
-                if record.exists() and user_work.read(self.folder) is None:
-                    self.notices.append("the catalog was missing and there is no saved work to restore: a new, "
-                                        "empty one was made")
-                ids_used = read_photo_ids_record(record)
-                record.unlink(missing_ok=True)
-            self.catalog = SqliteCatalog(catalog_path, read_only=not write, machine=machine_id())
-            # The SQLite library's other stores share the catalog's connection (one file, one transaction).
-            self.work = user_work.SqliteUserWork(self.catalog)
-            self.vectors = SqliteVectorStore(self.catalog.db)
-            self.labels = LabelBook(self.catalog.db, self.vectors)
-            if missing:
-                self.catalog.skip_photo_ids(ids_used)
-                self._restore_user_work("the catalog was missing")
+            if self.database:
+                self._open_shared(self.database)
+            else:
+                self._open_in_folder()
             if write:
                 self.catalog.on_commit.append(self._back_up_user_work)
                 self._back_up_user_work()
         except BaseException:
             self.writer_lock.release()
             raise
-        self._index: VectorIndex | None = None
+        self._index: SearchIndex | None = None
+        self._ours: set[int] | None = None  # the folders held by an `indexing` run
         self.index_state = ""  # what opening the index did: loaded, updated, rebuilt (why)
         self._search = Search(self.catalog, self.vectors, self.labels, self.index, self._require_model)
+
+    def _open_shared(self, uri: str) -> None:
+        """The stores in PostgreSQL, over one connection (a batch's vectors and photo states commit together)."""
+        catalog = PostgresCatalog(uri, machine=machine_id(), read_only=not self.writable)
+        self.catalog: SqlCatalog = catalog
+        self.vectors: VectorStore = PgVectorStore(catalog.db)
+        self.work = user_work.UserWorkStore(catalog)
+        self.labels = LabelBook(catalog.db, self.vectors)
+
+    def _open_in_folder(self) -> None:
+        """The stores in the folder's SQLite file; a missing catalog is made anew, with the user's saved work."""
+        write = self.writable
+        catalog_path = self.folder / CATALOG_FILE
+        missing = write and not catalog_path.exists()
+        ids_used = 0
+        if missing:  # whatever was recorded of a catalog that is gone speaks of another one
+            record = catalog_path.with_name(catalog_path.name + ".state")
+            if record.exists() and user_work.read(self.folder) is None:
+                self.notices.append("the catalog was missing and there is no saved work to restore: a new, "
+                                    "empty one was made")
+            ids_used = read_photo_ids_record(record)
+            record.unlink(missing_ok=True)
+        catalog = SqliteCatalog(catalog_path, read_only=not write, machine=machine_id())
+        # The SQLite library's other stores share the catalog's connection (one file, one transaction).
+        self.catalog = catalog
+        self.work = user_work.UserWorkStore(catalog)
+        self.vectors = SqliteVectorStore(catalog.db)
+        self.labels = LabelBook(catalog.db, self.vectors)
+        if missing:
+            catalog.skip_photo_ids(ids_used)
+            self._restore_user_work("the catalog was missing")
 
     @_holding_lock
     def close(self) -> None:
@@ -239,12 +287,7 @@ class Library:
         folder at its new place when `take_as_moved(folder, path)` says so; without it, always."""
         folders = []
         for path in paths:
-            resolved = Path(path).expanduser().resolve()
-            if not resolved.is_dir():
-                raise LibraryError(f"{path} is not a folder")
-            if resolved.is_relative_to(self.folder.resolve()):
-                raise LibraryError(f"{path} is inside photosort's own library folder {self.folder}, "
-                                   "which holds no photos of yours")
+            resolved = self._photo_folder(path)
             known = self.catalog.folders()
             outer = next((folder for folder in known if resolved.is_relative_to(folder.path)), None)
             if outer is not None:
@@ -262,6 +305,16 @@ class Library:
             folders.append(added)
         return folders
 
+    def _photo_folder(self, path: os.PathLike | str) -> Path:
+        """`path` resolved, when it may be a folder of the library."""
+        resolved = Path(path).expanduser().resolve()
+        if not resolved.is_dir():
+            raise LibraryError(f"{path} is not a folder")
+        if resolved.is_relative_to(self.folder.resolve()):
+            raise LibraryError(f"{path} is inside photosort's own library folder {self.folder}, "
+                               "which holds no photos of yours")
+        return resolved
+
     @_holding_lock
     def moved_folder(self, path: Path) -> Folder | None:
         """The library folder, not found on this machine, whose photos are at `path` now: its photos' paths
@@ -276,17 +329,22 @@ class Library:
     def move_folder(self, old: os.PathLike | str, new: os.PathLike | str) -> Folder:
         """The library folder at `old` is at `new` on this machine from now on: its photos, their vectors, tags
         and examples go with it, nothing read again. Other machines sharing the library keep their own place."""
-        wanted, place = Path(old).expanduser().absolute(), Path(new).expanduser().resolve()
+        wanted = Path(old).expanduser().absolute()
         folder = next((folder for folder in self.catalog.folders() if folder.path in (wanted, wanted.resolve())),
                       None)
         if folder is None:
             raise LibraryError(f"{old} is not a folder of this library (`photosort folders` lists them)")
-        if not place.is_dir():
-            raise LibraryError(f"{new} is not a folder")
+        place = self._photo_folder(new)
+        if place == folder.path:
+            return folder
+        if folder.path.is_dir():
+            raise LibraryError(f"{folder.path} is still there: only a folder that is not (moved, renamed, or a "
+                               "drive mounted elsewhere) can be taken to a new place")
         other = next((known for known in self.catalog.folders() if known.id != folder.id and (
             place.is_relative_to(known.path) or known.path.is_relative_to(place))), None)
         if other is not None:
-            raise LibraryError(f"{new} overlaps the library folder {other.path}: remove that one first")
+            raise LibraryError(f"{new} overlaps the library folder {other.path}: forget that one first with "
+                               f"`photosort folders --remove {other.path}` (its files are not touched)")
         with self.catalog.transaction():
             self.catalog.move_folder(folder.id, place)
             # Reference folders in it stay protected at its new place (and at the old, for other machines).
@@ -298,10 +356,11 @@ class Library:
     @_holding_lock
     def remove_folder(self, path: os.PathLike | str) -> None:
         """Forget a folder and its photos; the files themselves are not touched."""
-        wanted = Path(path)
-        folder = next((folder for folder in self.catalog.folders() if folder.path == wanted), None)
+        wanted = Path(path).expanduser().absolute()
+        folder = next((folder for folder in self.catalog.folders() if folder.path in (wanted, wanted.resolve())),
+                      None)
         if folder is None:
-            raise LibraryError(f"{path} is not a folder of this library")
+            raise LibraryError(f"{path} is not a folder of this library (`photosort folders` lists them)")
         with self.catalog.transaction():
             self.catalog.remove_folder(folder.id)
         self._sync_index()
@@ -372,8 +431,25 @@ class Library:
 
     @_holding_lock
     def pending(self) -> list[Photo]:
-        """Readable photos in online folders with no vector for the library's model yet."""
-        return self.catalog.pending(self._require_model())
+        """Readable photos in online folders with no vector for the library's model yet (during `indexing`, of
+        the folders this process holds)."""
+        photos = self.catalog.pending(self._require_model())
+        if self._ours is not None:
+            photos = [photo for photo in photos if photo.folder_id in self._ours]
+        return photos
+
+    @contextmanager
+    def indexing(self) -> Iterator[None]:
+        """A run of scanning and encoding that holds the folders it works on: in a library shared by machines,
+        those another one is indexing now are left to it (each photo is read and encoded once)."""
+        with self.lock:
+            folders = [folder.id for folder in self.catalog.folders()]
+        with self.catalog.scanning(folders) as ours:
+            self._ours = ours
+            try:
+                yield
+            finally:
+                self._ours = None
 
     def encode_pending(self, encoder: PictureEncoder, *, photos: list[Photo] | None = None, batch_size: int = 32,
                        workers: int | None = None, controls: Controls | None = None,
@@ -407,14 +483,20 @@ class Library:
     # The index
 
     @_holding_lock
-    def index(self, dim: int | None = None) -> VectorIndex | None:
-        """The HNSW index for the library's model, opened (and repaired) on first use; None before any vector."""
+    def index(self, dim: int | None = None) -> SearchIndex | None:
+        """The HNSW index for the library's model, opened (and repaired) on first use; None before any vector.
+        A library in PostgreSQL searches with the server's (pgvector's) instead."""
         if self._index is None:
             model = self._require_model()
             if dim is None:
                 dim = self.vectors.dimension(model)
                 if dim is None:
                     return None
+            if self.database:
+                self._index = PgSearchIndex(cast(PostgresCatalog, self.catalog).db, model, dim,
+                                            self.vectors.searchable_ids(model))
+                self.index_state = "pgvector's, in the database"
+                return self._index
             can_save = self.writable or self.writer_lock.try_acquire(self.holder)
             try:
                 self._index, self.index_state = VectorIndex.open(
@@ -433,6 +515,8 @@ class Library:
     @_holding_lock
     def rebuild_index(self) -> None:
         """A new index from the stored vectors, saved in place of the old one."""
+        if self.database:
+            return  # the server's index is kept by the server
         model = self._require_model()
         ids, vectors = self.vectors.photo_vectors(model)
         index = VectorIndex(self.folder / "index" / _slug(model), model, vectors.shape[1], self.catalog.library_id)

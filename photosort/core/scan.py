@@ -53,6 +53,7 @@ class ScanReport:
     unchanged: int = 0
     offline: list[Path] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (folder, why it could not be looked into)
+    busy: list[Path] = field(default_factory=list)  # folders another machine was scanning (see Catalog.scanning)
 
 
 @dataclass(frozen=True)
@@ -82,60 +83,65 @@ def scan(catalog: Catalog, on_file: Callable[[int], None] | None = None, exclude
     excluded = {str(path) for path in exclude}
     with lock:
         folders = catalog.folders()
-    for folder in folders:
-        online = folder.path.is_dir()
-        if online != folder.online:
+    # Only one process scans a folder at a time (machines sharing a library each scan every folder).
+    with catalog.scanning([folder.id for folder in folders]) as ours:
+        for folder in folders:
+            if folder.id not in ours:  # another machine is scanning it now: its changes are that one's to record
+                report.busy.append(folder.path)
+                continue
+            online = folder.path.is_dir()
+            if online != folder.online:
+                with lock, catalog.transaction():
+                    catalog.set_folder_online(folder.id, online)
+            if not online:
+                report.offline.append(folder.path)
+                continue
+            with lock:
+                known.update(catalog.photos_in(folder.id))
+            problems: dict[str, str] = {}
+            for entry in _walk(folder, problems, excluded):
+                seen[entry.path] = entry
+                if on_file:
+                    on_file(len(seen))
+            unlisted += problems
+            report.problems += problems.items()
             with lock, catalog.transaction():
-                catalog.set_folder_online(folder.id, online)
-        if not online:
-            report.offline.append(folder.path)
-            continue
-        with lock:
-            known.update(catalog.photos_in(folder.id))
-        problems: dict[str, str] = {}
-        for entry in _walk(folder, problems, excluded):
-            seen[entry.path] = entry
-            if on_file:
-                on_file(len(seen))
-        unlisted += problems
-        report.problems += problems.items()
-        with lock, catalog.transaction():
-            catalog.set_scan_problems(folder.id, problems)
+                catalog.set_scan_problems(folder.id, problems)
 
-    to_read: list[tuple[_Seen, Photo | None]] = []  # (file, the photo known at its path)
-    for path, entry in seen.items():
-        photo = known.get(path)
-        if photo is None or photo.state == FAILED or (photo.size, photo.mtime_ns) != (entry.size, entry.mtime_ns):
-            to_read.append((entry, photo))
-        else:
-            report.unchanged += 1
-    vanished: dict[str, list[Photo]] = {}
-    for path, photo in known.items():
-        if path not in seen and not _under_any(path, unlisted):
-            vanished.setdefault(photo.fingerprint or f"failed:{photo.id}", []).append(photo)
+        to_read: list[tuple[_Seen, Photo | None]] = []  # (file, the photo known at its path)
+        for path, entry in seen.items():
+            photo = known.get(path)
+            if photo is None or photo.state == FAILED or (photo.size, photo.mtime_ns) != (entry.size, entry.mtime_ns):
+                to_read.append((entry, photo))
+            else:
+                report.unchanged += 1
+        vanished: dict[str, list[Photo]] = {}
+        for path, photo in known.items():
+            if path not in seen and not _under_any(path, unlisted):
+                vanished.setdefault(photo.fingerprint or f"failed:{photo.id}", []).append(photo)
 
-    at_known_paths = [(entry, photo) for entry, photo in to_read if photo is not None]
-    at_new_paths = [entry for entry, photo in to_read if photo is None]
-    with ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="hash") as hashers:
-        # Files whose content may have changed are read first and settled together: content that left one
-        # path may have arrived at another known one (two names swapped), not only at a new one.
-        prints = list(hashers.map(_fingerprint_or_reason, (entry for entry, _ in at_known_paths)))
-        if at_known_paths:
+        at_known_paths = [(entry, photo) for entry, photo in to_read if photo is not None]
+        at_new_paths = [entry for entry, photo in to_read if photo is None]
+        with ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="hash") as hashers:
+            # Files whose content may have changed are read first and settled together: content that left one
+            # path may have arrived at another known one (two names swapped), not only at a new one.
+            prints = list(hashers.map(_fingerprint_or_reason, (entry for entry, _ in at_known_paths)))
+            if at_known_paths:
+                with lock, catalog.transaction():
+                    _apply_changes(catalog, report, [(entry, photo, *read) for (entry, photo), read
+                                                     in zip(at_known_paths, prints, strict=True)], vanished)
+            for start in range(0, len(at_new_paths), COMMIT_CHUNK):
+                chunk = at_new_paths[start:start + COMMIT_CHUNK]
+                prints = list(hashers.map(_fingerprint_or_reason, chunk))
+                with lock, catalog.transaction():
+                    for entry, (print_, reason) in zip(chunk, prints, strict=True):
+                        _apply_new(catalog, report, entry, print_, reason, vanished)
+        removed = [photo.id for photos in vanished.values() for photo in photos]
+        if removed:
             with lock, catalog.transaction():
-                _apply_changes(catalog, report, [(entry, photo, *read) for (entry, photo), read
-                                                 in zip(at_known_paths, prints, strict=True)], vanished)
-        for start in range(0, len(at_new_paths), COMMIT_CHUNK):
-            chunk = at_new_paths[start:start + COMMIT_CHUNK]
-            prints = list(hashers.map(_fingerprint_or_reason, chunk))
-            with lock, catalog.transaction():
-                for entry, (print_, reason) in zip(chunk, prints, strict=True):
-                    _apply_new(catalog, report, entry, print_, reason, vanished)
-    removed = [photo.id for photos in vanished.values() for photo in photos]
-    if removed:
-        with lock, catalog.transaction():
-            catalog.delete_photos(removed)
-    report.removed = len(removed)
-    return report
+                catalog.delete_photos(removed)
+        report.removed = len(removed)
+        return report
 
 
 def _apply_new(catalog: Catalog, report: ScanReport, entry: _Seen, print_: str | None, reason: str | None,

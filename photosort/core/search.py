@@ -21,15 +21,15 @@ from typing import Protocol
 import numpy as np
 
 from ..templates import expand, is_short_query, templates_for
-from .catalog import PhotoFilter, SqliteCatalog
+from .catalog import PhotoFilter, SqlCatalog
 from .decode import decode, fingerprint
 from .errors import LibraryError, PhotoError
-from .index import VectorIndex
+from .index import SearchIndex
 from .labels import LabelBook
 from .pipeline import PictureEncoder
 from .query import Query, Term, parse
 from .relevance import Background, background, sample_ids
-from .vectors import SqliteVectorStore
+from .vectors import VectorStore
 
 TEXT_CACHE_SIZE = 512  # query texts whose vectors are kept while the app runs
 # A filtered search scores the photos that pass the filters directly (exact) when they are at most this many;
@@ -60,8 +60,8 @@ class Search:
     """The library's search. `index` opens the library's index (None before any vector); `model` names the
     library's model, raising LibraryError when it has none yet."""
 
-    def __init__(self, catalog: SqliteCatalog, vectors: SqliteVectorStore, labels: LabelBook,
-                 index: Callable[[], VectorIndex | None], model: Callable[[], str]):
+    def __init__(self, catalog: SqlCatalog, vectors: VectorStore, labels: LabelBook,
+                 index: Callable[[], SearchIndex | None], model: Callable[[], str]):
         self.catalog = catalog
         self.vectors = vectors
         self.labels = labels
@@ -143,7 +143,7 @@ class Search:
                                f"with its folder, e.g. +{shlex.quote(matches[0])}")
         return Path(matches[0])
 
-    def _hits(self, index: VectorIndex, vector: np.ndarray, allowed: np.ndarray | None, k: int
+    def _hits(self, index: SearchIndex, vector: np.ndarray, allowed: np.ndarray | None, k: int
               ) -> list[tuple[int, float]]:
         """The k best (id, score) among the allowed photos (None: all)."""
         candidates = index.ids if allowed is None else allowed

@@ -1,8 +1,8 @@
-"""Queries over any number of values, though SQLite caps the parameters one statement may bind."""
+"""Queries over any number of values, though SQLite caps the parameters one statement may bind (`db`: sqlite3's
+connection, or postgres.PgConnection)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -13,7 +13,7 @@ IN_CHUNK = 500
 MARKS = "{marks}"  # where the query's `IN (...)` takes its question marks
 
 
-def select_in_chunks(db: sqlite3.Connection, sql: str, values: Iterable[Any], *,
+def select_in_chunks(db: Any, sql: str, values: Iterable[Any], *,
                      before: Sequence[Any] = (), after: Sequence[Any] = ()) -> Iterator[Any]:
     """The rows of `sql` for all of `values`: `sql` has `IN ({marks})` where the values go, and is run once per
     IN_CHUNK of them, binding `before`, then the chunk's values, then `after` (the parameters written ahead of and

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from .catalog import LIBRARY_ID_KEY, MODEL_KEY, REFERENCE_KEY, USER_WORK_KEY, SqliteCatalog
+from .catalog import LIBRARY_ID_KEY, MODEL_KEY, REFERENCE_KEY, USER_WORK_KEY, SqlCatalog
 from .labels import ACCEPT, REJECT
 
 BACKUP_FILE = "user-work.json"
@@ -36,12 +36,12 @@ class Restored:
                 "of yours restored")
 
 
-def revision(db: sqlite3.Connection) -> int:
+def revision(db: Any) -> int:
     row = db.execute("SELECT value FROM meta WHERE key = ?", (USER_WORK_KEY,)).fetchone()
     return int(row[0]) if row else 0
 
 
-def snapshot(db: sqlite3.Connection) -> dict:
+def snapshot(db: Any) -> dict:
     """The user's work as the catalog holds it now."""
     meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN (?, ?, ?)",
                            (MODEL_KEY, REFERENCE_KEY, LIBRARY_ID_KEY)).fetchall())
@@ -75,7 +75,7 @@ def snapshot(db: sqlite3.Connection) -> dict:
     }
 
 
-def write(db: sqlite3.Connection, folder: Path) -> None:
+def write(db: Any, folder: Path) -> None:
     """Write the backup whole: a temporary file, flushed to disk, then renamed over the old one."""
     path = folder / BACKUP_FILE
     temporary = path.with_name(path.name + ".tmp")
@@ -104,51 +104,53 @@ def backed_up_revision(folder: Path, library_id: str) -> int | None:
     return backup.get("revision") if backup and backup.get("library_id") == library_id else None
 
 
-def restore(db: sqlite3.Connection, backup: dict) -> Restored:
+def restore(db: Any, backup: dict) -> Restored:
     """Merge the backup into the catalog, inside the caller's transaction; nothing the catalog has is dropped."""
     now = time.time()
     model = backup.get("model")
     if model:
-        db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (MODEL_KEY, model))
+        db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING", (MODEL_KEY, model))
     folders = [str(path) for path in backup.get("folders", [])]
     for path in folders:
-        db.execute("INSERT OR IGNORE INTO folders (path, added) VALUES (?, ?)", (path, now))
+        db.execute("INSERT INTO folders (path, added) VALUES (?, ?) ON CONFLICT DO NOTHING", (path, now))
     reference = set(json.loads((db.execute("SELECT value FROM meta WHERE key = ?", (REFERENCE_KEY,)).fetchone()
                                 or ["[]"])[0]))
     reference.update(str(path) for path in backup.get("reference_folders", []))
-    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (REFERENCE_KEY, json.dumps(sorted(reference))))
+    db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+               (REFERENCE_KEY, json.dumps(sorted(reference))))
     examples = 0
     labels = backup.get("labels", [])
     for label in labels:
-        db.execute("INSERT OR IGNORE INTO labels (name, prompts, added) VALUES (?, ?, ?)",
+        db.execute("INSERT INTO labels (name, prompts, added) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                    (label["name"], json.dumps(label.get("prompts") or [label["name"]]), label.get("added", now)))
         for example in label.get("examples", []):
             verdict = ACCEPT if example.get("verdict") == "accept" else REJECT
             examples += db.execute(
-                "INSERT OR IGNORE INTO label_examples (label, fingerprint, verdict) VALUES (?, ?, ?)",
+                "INSERT INTO label_examples (label, fingerprint, verdict) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 (label["name"], example["fingerprint"], verdict)).rowcount
     tags = backup.get("user_tags", [])
-    db.executemany("INSERT OR IGNORE INTO restored_tags (fingerprint, label) SELECT ?, ? WHERE EXISTS "
-                   "(SELECT 1 FROM labels WHERE name = ?)",
+    db.executemany("INSERT INTO restored_tags (fingerprint, label) SELECT ?, ? WHERE EXISTS "
+                   "(SELECT 1 FROM labels WHERE name = ?) ON CONFLICT DO NOTHING",
                    [(tag["fingerprint"], tag["label"], tag["label"]) for tag in tags])
     apply_restored_tags(db)
     return Restored(len(labels), examples, len(tags), len(folders))
 
 
-def apply_restored_tags(db: sqlite3.Connection) -> None:
+def apply_restored_tags(db: Any) -> None:
     """Restored tags whose photos are catalogued now go onto them, as the user's."""
     if db.execute("SELECT 1 FROM restored_tags LIMIT 1").fetchone() is None:
         return
-    db.execute("INSERT OR REPLACE INTO tags (photo_id, label, score, source) SELECT p.id, r.label, NULL, 'user' "
-               "FROM restored_tags r JOIN photos p ON p.fingerprint = r.fingerprint WHERE p.state = 'ok'")
+    db.execute("INSERT INTO tags (photo_id, label, score, source) SELECT p.id, r.label, NULL, 'user' "
+               "FROM restored_tags r JOIN photos p ON p.fingerprint = r.fingerprint WHERE p.state = 'ok' "
+               "ON CONFLICT (photo_id, label) DO UPDATE SET score = NULL, source = 'user'")
     db.execute("DELETE FROM restored_tags WHERE fingerprint IN (SELECT fingerprint FROM photos WHERE state = 'ok')")
 
 
-class SqliteUserWork:
-    """The user's work as a store of the SQLite library: its revision, its backup file, its restoring; the
-    functions above over the catalog's connection."""
+class UserWorkStore:
+    """The user's work as a store of the library: its revision, its backup file, its restoring; the functions
+    above over the catalog's connection (SQLite's or PostgreSQL's)."""
 
-    def __init__(self, catalog: SqliteCatalog):
+    def __init__(self, catalog: SqlCatalog):
         self.catalog, self.db = catalog, catalog.db
 
     def revision(self) -> int:
