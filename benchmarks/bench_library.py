@@ -53,7 +53,7 @@ def synthetic_library(folder: Path, photos: Path, model: str, count: int, dim: i
         with catalog.transaction():
             catalog.db.executemany(
                 "INSERT INTO photos (path, folder_id, size, mtime_ns, fingerprint, state) VALUES (?, ?, ?, ?, ?, 'ok')",
-                ((str(photos / f"{number:06}.jpg"), catalogue_folder.id, 1000, 1, f"{number:032x}")
+                ((f"{number:06}.jpg", catalogue_folder.id, 1000, 1, f"{number:032x}")  # within the folder
                  for number in range(count)))
             library.vectors.put(model, ((f"{number:032x}", vectors[number]) for number in range(count)))
         library.index()  # built now and saved on close, as after an indexing run

@@ -46,6 +46,8 @@ RUNS = [
     smoke("bench_near.py", "--baseline-tree", ".", "--work", "{work}", "--wallpapers", "{work}/none",
           figures=r"this tree +recall of copies \d\.\d+"),
     smoke("bench_relevance.py", figures=r"held-out accuracy: prompt alone \d\.\d+"),
+    smoke("bench_shared.py", "--photos", "300", "--queries", "5", "--writers-photos", "4", "--shape", "small",
+          figures=r"PostgreSQL +\d+ s +p50 +\d+\.\d ms"),
     smoke("bench_search.py", "--sizes", "2000", "--queries", "20", "--cache", "{work}",
           figures=r"HNSW +p50 +\d+\.\d+ ms"),
 ]

@@ -170,3 +170,57 @@ def test_search_in_postgresql_walks_pgvector_s_hnsw_index(postgres_uri, tmp_path
                                                             index.query(query, 5)[1]).fetchall())
     assert "vectors_hnsw_" in plan, plan
     catalog.close()
+
+
+def test_the_desktop_app_opens_a_shared_library(qtbot, postgres_uri, tmp_path):
+    from tests.gui_helpers import close_app, drop_urls, library_with_tiny_model, open_app, wait_until_indexed
+
+    photos = tiny_world(tmp_path / "photos", per_kind=1)
+    session, window = open_app(qtbot, tmp_path, library_with_tiny_model(postgres_uri))
+    try:
+        drop_urls(window, [tmp_path / "photos"])
+        wait_until_indexed(qtbot, window, len(photos))
+        with qtbot.waitSignal(session.searchDone, timeout=30_000):
+            window.search_bar.search_for("red circle")
+        assert kind_of(window.model.rows[0].path) == ("red", "circle")
+    finally:
+        close_app(session, window)
+    assert status(postgres_uri)["indexed"] == len(photos)  # in the database, for every machine
+
+
+def test_the_app_s_settings_name_a_shared_library_without_its_password(qtbot, postgres_uri, tmp_path, monkeypatch):
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication, QDialogButtonBox
+
+    from photosort.app.settings import AppSettings
+    from photosort.ui import dialogs, main_window
+    from tests.gui_helpers import close_app, library_with_tiny_model, open_app
+
+    told: list[str] = []
+    monkeypatch.setattr(main_window, "ask", lambda parent, title, text, **_: told.append(text) or True)
+    with_password = postgres_uri.replace("postgres:@", "postgres:hunter2@")
+    session, window = open_app(qtbot, tmp_path, library_with_tiny_model(tmp_path / "library"))
+    try:
+        def type_it() -> None:
+            dialog = next(widget for widget in QApplication.topLevelWidgets()
+                          if isinstance(widget, dialogs.SettingsDialog) and widget.isVisible())
+            dialog.library_edit.clear()
+            QTest.keyClicks(dialog.library_edit, with_password)
+            qtbot.mouseClick(dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok),
+                             Qt.MouseButton.LeftButton)
+
+        QTimer.singleShot(0, type_it)
+        window.open_settings()
+    finally:
+        close_app(session, window)
+    settings = AppSettings(tmp_path / "settings.ini")
+    assert settings.library == postgres_uri.replace("postgres:@", "postgres@")
+    assert "hunter2" not in (tmp_path / "settings.ini").read_text()
+    assert told and "~/.pgpass" in told[0]
+    # The next start opens it (the test server needs no password).
+    session, window = open_app(qtbot, tmp_path, settings.library_location())
+    try:
+        assert session.library is not None and session.library.database == settings.library
+    finally:
+        close_app(session, window)

@@ -1,4 +1,5 @@
-"""The app's own preferences (window layout, device, sort order), kept by Qt where each system keeps them."""
+"""The app's own preferences (window layout, device, sort order, the library to open), kept by Qt where each
+system keeps them."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from ..core.library import default_library_location, library_location
+from ..core.postgres import is_database_uri, without_password
 from ..devices import AUTO, known_device
 from ..paths import APP_NAME, DATA_DIR_VARIABLE
 
@@ -37,6 +40,22 @@ class AppSettings:
     @device.setter
     def device(self, value: str) -> None:
         self._store.setValue("device", value)
+
+    @property
+    def library(self) -> str:
+        """The library the app opens when the command line names none: a folder, or a shared library's
+        PostgreSQL URI (kept without a password); "" for the default one."""
+        return self._get("library", "")
+
+    def set_library(self, value: str) -> bool:
+        """Keep `value` as the library; False when it held a password, which is left out."""
+        value = value.strip()
+        kept = without_password(value) if is_database_uri(value) else value
+        self._store.setValue("library", kept)
+        return kept == value
+
+    def library_location(self) -> Path | str:
+        return library_location(self.library) if self.library else default_library_location()
 
     @property
     def order(self) -> str:

@@ -26,7 +26,8 @@ def _run_gui(args: argparse.Namespace) -> int:
         print(f"photosort: the desktop app cannot start: {error}. The commands (`photosort --help`) still work.",
               file=sys.stderr)
         return 1
-    return run_app(library_location(args.library))
+    named = args.library or os.environ.get("PHOTOSORT_LIBRARY")
+    return run_app(library_location(named) if named else None)  # else the app's settings say
 
 
 def main(argv: list[str] | None = None) -> int:

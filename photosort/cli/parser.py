@@ -23,9 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(prog="photosort", description="Offline photo organizer built on CLIP.",
                                 epilog="With no command, photosort opens the desktop app.")
     parser.add_argument("--version", action="version", version=version_line(__version__))
-    parser.add_argument("--library", metavar="DIR",
-                        help="the library folder (catalog, vectors, index, thumbnails); default: $PHOTOSORT_LIBRARY, "
-                             "else the user data folder")
+    parser.add_argument("--library", metavar="DIR|URI",
+                        help="the library folder (catalog, vectors, index, thumbnails), or a shared library's "
+                             "PostgreSQL URI (postgresql://...); default: $PHOTOSORT_LIBRARY, else the user data "
+                             "folder")
     parser.add_argument("--no-wait", action="store_true",
                         help="when another photosort is writing to the library, stop at once instead of waiting")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -61,20 +61,16 @@ REFERENCE_REFUSAL = "it is in a reference folder: photosort never moves those"
 MATCH_SAMPLE = 32  # photos of a folder not found whose presence elsewhere tells it moved there (see same_photos)
 
 
-def default_library_dir() -> Path:
-    override = os.environ.get(LIBRARY_VARIABLE)
-    return Path(override) if override else user_data_dir() / "library"
-
-
 def default_library_location() -> Path | str:
     """`$PHOTOSORT_LIBRARY` (a folder, or a PostgreSQL URI), else the library in the user data folder."""
-    return library_location(os.environ.get(LIBRARY_VARIABLE) or None)
+    override = os.environ.get(LIBRARY_VARIABLE)
+    return library_location(override) if override else user_data_dir() / "library"
 
 
 def library_location(value: str | os.PathLike | None) -> Path | str:
-    """A library given by name: a PostgreSQL connection URI as it is, a folder as a path."""
+    """A library given by name (None: the default): a PostgreSQL connection URI as it is, a folder as a path."""
     if value is None:
-        return default_library_dir()
+        return default_library_location()
     return str(value) if is_database_uri(value) else Path(value)
 
 

@@ -25,15 +25,18 @@ import numpy as np
 
 from .catalog import SqlCatalog
 from .errors import LibraryError
-from .index import SEARCH_EFFORT, Hit
-from .likeness import SIGNATURE_DTYPE, Face
-from .sql import MARKS, select_in_chunks
-from .vectors import STORED_DTYPE
+from .index import Hit
+from .vectors import STORED_DTYPE, SqlVectorStore
 
 URI_SCHEMES = ("postgresql://", "postgres://")
 SCHEMA_LOCK = 0x70686F746F  # pg_advisory_xact_lock keys: one process brings the schema up to date at a time,
 SEARCH_INDEX_LOCK = 0x70686F7469  # and makes a model's search index;
 SCAN_LOCK = 0x7073  # with a folder's id: one process scans that folder at a time
+CANDIDATES = 100  # contents asked of the HNSW index at first, at the least; more when too few photos pass
+# The graph's candidate list while searching (hnsw.ef_search): pgvector's default, 40, finds 0.93 of the true 20
+# best at 100,000 clustered photos (benchmarks/bench_shared.py); 400 finds them all at a few ms.
+SEARCH_EFFORT = 400
+MAX_SEARCH_EFFORT = 1000  # pgvector's highest hnsw.ef_search; its iterative scan walks on beyond it
 HALFVEC_HEADER = 4  # pgvector's binary halfvec: int16 dimensions, int16 unused, then big-endian float16s
 
 # Schema steps, applied in order from `photosort_schema.version`: never edit a released step, add one. The
@@ -141,13 +144,22 @@ def is_database_uri(location: object) -> bool:
 
 
 def shown_location(uri: str) -> str:
-    """The URI as it may be shown or written: without its password."""
+    """The URI as it may be shown: its password as ***."""
+    return _with_password(uri, "***")
+
+
+def without_password(uri: str) -> str:
+    """The URI as it may be kept (settings): with no password (libpq finds it in ~/.pgpass)."""
+    return _with_password(uri, None)
+
+
+def _with_password(uri: str, password: str | None) -> str:
     parts = urlsplit(uri)
     if parts.password is None:
         return uri
     host = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    user = parts.netloc.rsplit("@", 1)[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}{'' if password is None else ':' + password}@{host}"))
 
 
 @lru_cache(maxsize=512)
@@ -270,9 +282,6 @@ class PostgresCatalog(SqlCatalog):
                 self.db.execute("ROLLBACK")
             raise
 
-    def close(self) -> None:
-        self.db.close()
-
     @contextmanager
     def scanning(self, folder_ids: list[int]) -> Iterator[set[int]]:
         """The folders no other process is scanning now (two machines that both see a folder would record its
@@ -286,11 +295,11 @@ class PostgresCatalog(SqlCatalog):
                 self.db.execute("SELECT pg_advisory_unlock(?, ?)", (SCAN_LOCK, folder_id))
 
 
-class PgVectorStore:
+class PgVectorStore(SqlVectorStore):
     """The vector store in pgvector halfvec columns (float16, as SQLite's keeps them)."""
 
     def __init__(self, db: PgConnection):
-        self.db = db
+        super().__init__(db)
         self._searchable: set[str] = set()  # models whose search index is known to exist
 
     def put(self, model: str, items: Iterable[tuple[str, np.ndarray]]) -> None:
@@ -320,13 +329,6 @@ class PgVectorStore:
         ids = np.fromiter((row[0] for row in rows), np.int64, len(rows))
         return ids, np.stack([_from_halfvec(row[1]) for row in rows])
 
-    def searchable_ids(self, model: str) -> np.ndarray:
-        rows = self.db.execute(
-            "SELECT p.id FROM photos p JOIN roots_here f ON f.id = p.folder_id "
-            "WHERE p.state = 'ok' AND f.online = 1 AND EXISTS "
-            "(SELECT 1 FROM vectors v WHERE v.model = ? AND v.fingerprint = p.fingerprint)", (model,)).fetchall()
-        return np.fromiter((row[0] for row in rows), np.int64, len(rows))
-
     def vector_for_content(self, model: str, fingerprint: str) -> np.ndarray | None:
         row = self.db.execute_binary("SELECT vector FROM vectors WHERE model = ? AND fingerprint = ?",
                                      (model, fingerprint)).fetchone()
@@ -335,24 +337,6 @@ class PgVectorStore:
     def dimension(self, model: str) -> int | None:
         row = self.db.execute("SELECT vector_dims(vector) FROM vectors WHERE model = ? LIMIT 1", (model,)).fetchone()
         return row[0] if row else None
-
-    def put_signatures(self, items: Iterable[tuple[str, np.ndarray, Face]]) -> None:
-        rows = sorted((print_, np.asarray(value, SIGNATURE_DTYPE).tobytes(), face.to_bytes())
-                      for print_, value, face in items)
-        self.db.executemany("INSERT INTO signatures (fingerprint, signature, face) VALUES (?, ?, ?) ON CONFLICT "
-                            "(fingerprint) DO UPDATE SET signature = excluded.signature, face = excluded.face", rows)
-
-    def signatures(self) -> dict[str, np.ndarray]:
-        return {print_: np.frombuffer(blob, SIGNATURE_DTYPE)
-                for print_, blob in self.db.execute("SELECT fingerprint, signature FROM signatures")}
-
-    def faces(self, fingerprints: list[str]) -> dict[str, Face]:
-        found = {}
-        for print_, blob in select_in_chunks(
-                self.db, f"SELECT fingerprint, face FROM signatures WHERE fingerprint IN ({MARKS})", fingerprints):
-            if (stored := Face.from_bytes(blob)) is not None:
-                found[print_] = stored
-        return found
 
 
 def _halfvec(vector: np.ndarray) -> str:
@@ -418,20 +402,34 @@ class PgSearchIndex:
         return 0  # the index is the server's, over the stored vectors themselves
 
     def search(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[Hit]:
-        """The k nearest photos to a unit vector, best first; only among `allowed` ids when given."""
+        """The k nearest photos to a unit vector, best first; only among `allowed` ids when given.
+
+        The index yields the nearest contents; those of photos that pass (readable, in a folder here, allowed)
+        are kept. When too few pass, it is asked for four times as many, until it has given every content:
+        then there are fewer than k such photos, and RuntimeError says so (search scores them all instead)."""
         if k <= 0:
             return []
-        self.db.execute(f"SET hnsw.ef_search = {max(SEARCH_EFFORT, int(k))}")
-        rows = self.db.execute(*self.query(vector, k, allowed)).fetchall()
-        return [Hit(int(photo_id), 1.0 - float(gap)) for photo_id, gap in rows]
+        candidates = max(CANDIDATES, 2 * k)
+        while True:
+            self.db.execute(f"SET hnsw.ef_search = {min(MAX_SEARCH_EFFORT, max(SEARCH_EFFORT, candidates))}")
+            rows = self.db.execute(*self.query(vector, k, allowed, candidates)).fetchall()
+            if len(rows) >= min(k, len(self._ids)):
+                return [Hit(int(photo_id), 1.0 - float(gap)) for photo_id, gap in rows]
+            if candidates >= len(self._ids):
+                raise RuntimeError(f"the index gave {len(rows)} of the {k} photos asked for")
+            candidates *= 4
 
-    def query(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[str, tuple]:
-        """The SQL of a search, and its parameters."""
+    def query(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None,
+              candidates: int = 0) -> tuple[str, tuple]:
+        """The SQL of a search and its parameters: the nearest `candidates` contents by the model's HNSW index
+        (a query over the vectors table alone, as the planner walks an index for), then their photos."""
         literal = _halfvec(vector)
-        distance = f"v.vector::halfvec({self.dim}) <=> CAST(? AS halfvec({self.dim}))"
+        distance = f"vector::halfvec({self.dim}) <=> CAST(? AS halfvec({self.dim}))"
         among = " AND p.id = ANY(?)" if allowed is not None else ""
-        params = (literal, [int(photo_id) for photo_id in allowed], literal) if allowed is not None else \
-            (literal, literal)
-        return (f"SELECT p.id, {distance} FROM vectors v JOIN photos p ON p.fingerprint = v.fingerprint "
-                f"JOIN roots_here f ON f.id = p.folder_id WHERE v.model = {_model_literal(self.model)} "
-                f"AND p.state = 'ok' AND f.online = 1{among} ORDER BY {distance} LIMIT {int(k)}", params)
+        params: tuple = (literal, literal) + ((([int(photo_id) for photo_id in allowed]),) if allowed is not None
+                                              else ())
+        nearest = (f"SELECT fingerprint, {distance} AS distance FROM vectors WHERE model = "
+                   f"{_model_literal(self.model)} ORDER BY {distance} LIMIT {int(candidates or max(CANDIDATES, k))}")
+        return (f"SELECT p.id, c.distance FROM ({nearest}) c JOIN photos p ON p.fingerprint = c.fingerprint "
+                f"JOIN roots_here f ON f.id = p.folder_id WHERE p.state = 'ok' AND f.online = 1{among} "
+                f"ORDER BY c.distance, p.id LIMIT {int(k)}", params)

@@ -7,10 +7,9 @@ far below what separates search results.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from itertools import islice
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -37,11 +36,44 @@ class VectorStore(Protocol):
     def faces(self, fingerprints: list[str]) -> dict[str, Face]: ...
 
 
-class SqliteVectorStore:
-    """Vectors in the catalog's own SQLite file, so a batch's vectors and photo states commit together."""
+class SqlVectorStore:
+    """What the SQLite and PostgreSQL vector stores share: the searchable photos, and the perceptual signatures
+    and faces (photosort.core.likeness), one per content, whatever the model. `db`: the catalog's connection,
+    so a batch's vectors and photo states commit together."""
 
-    def __init__(self, db: sqlite3.Connection):
+    def __init__(self, db: Any):
         self.db = db
+
+    def searchable_ids(self, model: str) -> np.ndarray:
+        """Ids of the photos the index should hold: readable, online, with a vector for `model`."""
+        rows = self.db.execute(
+            "SELECT p.id FROM photos p JOIN roots_here f ON f.id = p.folder_id "
+            "WHERE p.state = 'ok' AND f.online = 1 AND EXISTS "
+            "(SELECT 1 FROM vectors v WHERE v.model = ? AND v.fingerprint = p.fingerprint)", (model,)).fetchall()
+        return np.fromiter((row[0] for row in rows), np.int64, len(rows))
+
+    def put_signatures(self, items: Iterable[tuple[str, np.ndarray, Face]]) -> None:
+        rows = sorted((print_, np.asarray(value, SIGNATURE_DTYPE).tobytes(), face.to_bytes())
+                      for print_, value, face in items)  # one order for every writer of a shared library
+        self.db.executemany("INSERT INTO signatures (fingerprint, signature, face) VALUES (?, ?, ?) ON CONFLICT "
+                            "(fingerprint) DO UPDATE SET signature = excluded.signature, face = excluded.face", rows)
+
+    def signatures(self) -> dict[str, np.ndarray]:
+        return {fingerprint: np.frombuffer(blob, SIGNATURE_DTYPE)
+                for fingerprint, blob in self.db.execute("SELECT fingerprint, signature FROM signatures")}
+
+    def faces(self, fingerprints: list[str]) -> dict[str, Face]:
+        """The faces stored for these fingerprints; one stored in an older format is left out (made again)."""
+        found = {}
+        for fingerprint, blob in select_in_chunks(
+                self.db, f"SELECT fingerprint, face FROM signatures WHERE fingerprint IN ({MARKS})", fingerprints):
+            if (stored := Face.from_bytes(blob)) is not None:
+                found[fingerprint] = stored
+        return found
+
+
+class SqliteVectorStore(SqlVectorStore):
+    """Vectors in the catalog's own SQLite file, as float16 bytes."""
 
     def put(self, model: str, items: Iterable[tuple[str, np.ndarray]]) -> None:
         self.db.executemany(
@@ -76,14 +108,6 @@ class SqliteVectorStore:
             parts.append((ids, vectors.astype(np.float32)))
         return parts
 
-    def searchable_ids(self, model: str) -> np.ndarray:
-        """Ids of the photos the index should hold: readable, online, with a vector for `model`."""
-        rows = self.db.execute(
-            "SELECT p.id FROM photos p JOIN roots_here f ON f.id = p.folder_id "
-            "WHERE p.state = 'ok' AND f.online = 1 AND EXISTS "
-            "(SELECT 1 FROM vectors v WHERE v.model = ? AND v.fingerprint = p.fingerprint)", (model,)).fetchall()
-        return np.fromiter((row[0] for row in rows), np.int64, len(rows))
-
     def vector_for_content(self, model: str, fingerprint: str) -> np.ndarray | None:
         row = self.db.execute("SELECT vector FROM vectors WHERE model = ? AND fingerprint = ?",
                               (model, fingerprint)).fetchone()
@@ -93,23 +117,3 @@ class SqliteVectorStore:
         """The length of the model's vectors; None before the first is stored."""
         row = self.db.execute("SELECT length(vector) FROM vectors WHERE model = ? LIMIT 1", (model,)).fetchone()
         return row[0] // np.dtype(STORED_DTYPE).itemsize if row else None
-
-    # Perceptual signatures and faces (photosort.core.likeness), one per content, whatever the model.
-
-    def put_signatures(self, items: Iterable[tuple[str, np.ndarray, Face]]) -> None:
-        self.db.executemany("INSERT OR REPLACE INTO signatures (fingerprint, signature, face) VALUES (?, ?, ?)",
-                            [(print_, np.asarray(value, SIGNATURE_DTYPE).tobytes(), face.to_bytes())
-                             for print_, value, face in items])
-
-    def signatures(self) -> dict[str, np.ndarray]:
-        return {fingerprint: np.frombuffer(blob, SIGNATURE_DTYPE)
-                for fingerprint, blob in self.db.execute("SELECT fingerprint, signature FROM signatures")}
-
-    def faces(self, fingerprints: list[str]) -> dict[str, Face]:
-        """The faces stored for these fingerprints; one stored in an older format is left out (made again)."""
-        found = {}
-        for fingerprint, blob in select_in_chunks(
-                self.db, f"SELECT fingerprint, face FROM signatures WHERE fingerprint IN ({MARKS})", fingerprints):
-            if (stored := Face.from_bytes(blob)) is not None:
-                found[fingerprint] = stored
-        return found

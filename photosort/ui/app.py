@@ -16,7 +16,7 @@ from ..paths import APP_NAME
 from .main_window import MainWindow, app_icon
 
 
-def build(library_folder: Path, settings: AppSettings | None = None, watch: bool = True,
+def build(library_folder: Path | str, settings: AppSettings | None = None, watch: bool = True,
           **window_options) -> tuple[LibrarySession, MainWindow]:
     """The session and its window, the library opening in the background (tests build the same way)."""
     settings = settings or AppSettings()
@@ -48,13 +48,15 @@ def _quit_on_signals(app: QApplication, window) -> None:
     ticker.start(SIGNAL_CHECK_MS)
 
 
-def run_app(library_folder: Path) -> int:
+def run_app(library_folder: Path | str | None) -> int:
+    """The desktop app on a library: the one named (--library), else the one its settings name."""
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
     app.setDesktopFileName(APP_NAME)
     app.setWindowIcon(app_icon())
-    session, window = build(library_folder)
+    settings = AppSettings()
+    session, window = build(library_folder or settings.library_location(), settings)
     window.show()
     _quit_on_signals(app, window)
     try:

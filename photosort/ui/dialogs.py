@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QMessageBox,
     QProgressBar,
@@ -163,7 +164,7 @@ class SettingsDialog(QDialog):
     system's."""
 
     def __init__(self, current_model: str | None, device: str, folders: list[FolderState], models: ModelService,
-                 parent=None):
+                 parent=None, library: str = ""):
         super().__init__(parent)
         self.setWindowTitle("Settings — photosort")
         self.setMinimumWidth(620)
@@ -198,6 +199,11 @@ class SettingsDialog(QDialog):
             self.folders.addItem(f"{folder.path}{'' if folder.online else '  (offline)'}"
                                  f"{'  (reference)' if folder.reference else ''}")
         form.addRow("Folders", self.folders)
+        self.library_edit = QLineEdit(library)
+        self.library_edit.setPlaceholderText("the default library, or a folder, or postgresql://user@server/database")
+        form.addRow("Library", self.library_edit)
+        form.addRow("", QLabel("Opened at the next start. A shared library's password goes in ~/.pgpass (or "
+                               "PGPASSFILE), never here.", wordWrap=True))
         form.addRow("Theme", QLabel("Follows the system's light or dark setting."))
         self.build = QLabel(build_text(), wordWrap=True, openExternalLinks=True)
         form.addRow("This build", self.build)
@@ -208,6 +214,9 @@ class SettingsDialog(QDialog):
         models.devices.connect(self._show_devices)
         models.probe_devices()
         self._show_facts()
+
+    def library(self) -> str:
+        return self.library_edit.text().strip()
 
     def _show_facts(self) -> None:
         name = self.model_box.currentData()

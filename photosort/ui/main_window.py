@@ -492,8 +492,17 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, lambda: self.session.add_folders(folders, self._take_as_moved))
 
     def open_settings(self) -> None:
-        dialog = SettingsDialog(self.session.model_name, self.settings.device, self.folders, self.models, self)
+        dialog = SettingsDialog(self.session.model_name, self.settings.device, self.folders, self.models, self,
+                                library=self.settings.library)
         if dialog.exec():
+            if dialog.library() != self.settings.library:
+                whole = self.settings.set_library(dialog.library())
+                self.statusBar().showMessage(f"photosort opens {self.settings.library or 'the default library'} "
+                                             "at its next start")
+                if not whole:
+                    ask(self, "Library", "The password was left out of the library's address: photosort keeps "
+                        "none. Put it in ~/.pgpass (PGPASSFILE names another file), where PostgreSQL finds it.",
+                        information=True)
             self.settings.device = dialog.device()
             self.session.set_device(dialog.device())
             if self.session.is_open and dialog.model() != self.session.model_name:
