@@ -4,6 +4,8 @@
   encoder), p50 and p95, without and with a filter (a date range that passes a tenth of the photos), and
   recall@20 against an exact scan of the stored vectors;
 - start-up to the first answer: a fresh `photosort search` process, model load included;
+- the duplicate finder's look-alike candidates (each perceptual signature's 6 nearest) at 100,000 photos: in
+  memory (hnswlib) for the folder library, asked of the server (pgvector's HNSW index) for the shared one;
 - indexing with two writers at once: two `photosort index` runs on two folders of small JPEGs (the bundled
   tiny model). The folder library takes one writer at a time; two machines share the PostgreSQL one.
 
@@ -37,11 +39,14 @@ from benchmarks.bench_clip import SHAPES  # noqa: E402
 from benchmarks.bench_library import write_checkpoint  # noqa: E402
 from benchmarks.bench_search import clustered_vectors  # noqa: E402
 from photosort.core.catalog import PhotoFilter  # noqa: E402
+from photosort.core.dupes import NEAR_CANDIDATE, NEIGHBOURS  # noqa: E402
+from photosort.core.likeness import SIGNATURE_DTYPE, Face  # noqa: E402
 from photosort.core.library import Library  # noqa: E402
 from photosort.paths import bundled_models_dir  # noqa: E402
 
 DAY = 86_400.0
 K = 20
+BLANK_FACE = Face(np.zeros(128, np.float16), np.zeros((64, 64), np.uint8), np.zeros((2, 32, 32), np.uint8))
 
 
 class GivenVectors:
@@ -196,6 +201,24 @@ def run_all(args: argparse.Namespace, work: Path, server) -> None:
             plan = [row[0] for row in library.catalog.db.execute("EXPLAIN " + sql, params).fetchall()]
         walks = any("vectors_hnsw_" in line for line in plan)
         print(f"PostgreSQL's plan for a search {'walks' if walks else 'does NOT walk'} pgvector's HNSW index")
+
+    looks = rng.normal(size=(args.photos, 63))
+    half = len(looks) // 2
+    looks[half:] = looks[:len(looks) - half] + rng.normal(0, 0.3, (len(looks) - half, 63))  # look-alike pairs
+    looks = (looks / np.linalg.norm(looks, axis=1, keepdims=True)).astype(SIGNATURE_DTYPE)
+    prints = [f"{number:032x}" for number in range(args.photos)]
+    print(f"\nlook-alike candidates, {NEIGHBOURS} nearest of each of {args.photos:,} signatures:")
+    for name, location in backends.items():
+        with Library(location) as library:
+            stored = time.perf_counter()
+            with library.catalog.transaction():
+                library.vectors.put_signatures((print_, look, BLANK_FACE)
+                                               for print_, look in zip(prints, looks, strict=True))
+            stored = time.perf_counter() - stored
+            started = time.perf_counter()
+            pairs = library.vectors.nearest_looks(looks.astype(np.float32), prints, NEIGHBOURS, NEAR_CANDIDATE)
+            print(f"{name:18} {time.perf_counter() - started:6.1f} s ({len(pairs):,} pairs; storing the signatures "
+                  f"took {stored:.0f} s)")
 
     folders = [work / "writer-a", work / "writer-b"]
     for number, folder in enumerate(folders):

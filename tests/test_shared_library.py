@@ -224,3 +224,34 @@ def test_the_app_s_settings_name_a_shared_library_without_its_password(qtbot, po
         assert session.library is not None and session.library.database == settings.library
     finally:
         close_app(session, window)
+
+
+def test_duplicate_candidates_come_from_the_server_as_from_memory(postgres_uri):
+    """A library in PostgreSQL has its server propose look-alike candidates (pgvector's HNSW index over the
+    perceptual signatures): the same pairs, scores and ranks as the finder's own search in memory."""
+    import numpy as np
+
+    from photosort.core.dupes import NEAR_CANDIDATE, NEIGHBOURS, nearest_pairs
+    from photosort.core.likeness import SIGNATURE_DTYPE, Face
+    from photosort.core.postgres import PgVectorStore, PostgresCatalog
+
+    rng = np.random.default_rng(5)
+    looks = rng.normal(size=(60, 63))
+    looks[30:] = looks[:30] + rng.normal(0, 0.3, (30, 63))  # each of the first thirty has a look-alike
+    looks = (looks / np.linalg.norm(looks, axis=1, keepdims=True)).astype(SIGNATURE_DTYPE)
+    prints = [f"f{number:02}" for number in range(60)]
+    face = Face(np.zeros(128, np.float16), np.zeros((64, 64), np.uint8), np.zeros((2, 32, 32), np.uint8))
+    catalog = PostgresCatalog(postgres_uri, machine="m")
+    store = PgVectorStore(catalog.db)
+    with catalog.transaction():
+        store.put_signatures([(print_, look, face) for print_, look in zip(prints, looks, strict=True)]
+                             + [("elsewhere", looks[0], face)])  # a content no photo of the search has
+    stored = store.signatures()
+    assert np.array_equal(np.stack([stored[print_] for print_ in prints]), looks)
+    matrix = looks.astype(np.float32)
+    from_server = store.nearest_looks(matrix, prints, NEIGHBOURS, NEAR_CANDIDATE)
+    in_memory = nearest_pairs(matrix, NEIGHBOURS, NEAR_CANDIDATE)
+    assert from_server.keys() == in_memory.keys() and len(in_memory) >= 30
+    assert all(abs(from_server[pair][0] - in_memory[pair][0]) < 2e-3 and from_server[pair][1] == in_memory[pair][1]
+               for pair in in_memory)
+    catalog.close()

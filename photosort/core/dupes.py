@@ -119,6 +119,12 @@ def _letters(number: int) -> str:
     return letters
 
 
+# Who proposes the look-alike candidates: (signatures [n, 63], their fingerprints, k, minimum score) -> pairs of
+# rows (i < j) among each row's k nearest scoring at least `minimum`, with (score, nearest rank). By default
+# `nearest_pairs`, here; a library in PostgreSQL asks its server (postgres.PgVectorStore.nearest_looks).
+Nearest = Callable[[np.ndarray, list[str], int, float], dict[tuple[int, int], tuple[float, int]]]
+
+
 class DuplicateFinder:
     """The clusters among `photos` (readable ones with a fingerprint), from data alone.
 
@@ -137,9 +143,11 @@ class DuplicateFinder:
                  detail: Callable[[Photo], Face | None] = lambda photo: None,
                  same_bytes: Callable[[list[Photo]], list[list[Photo]]] = lambda group: [group],
                  same_pixels: Callable[[Photo, Photo], bool] = lambda a, b: False,
-                 reference: Sequence[Path] = (), on_progress: Callable[[str, int, int], None] | None = None):
+                 reference: Sequence[Path] = (), on_progress: Callable[[str, int, int], None] | None = None,
+                 nearest: Nearest | None = None):
         self.photos = [photo for photo in photos if photo.fingerprint]
         self.signatures, self.load_vectors = signatures, vectors
+        self.nearest = nearest or (lambda matrix, prints, k, minimum: nearest_pairs(matrix, k, minimum))
         self.vectors: dict[int, np.ndarray | None] = {}
         self.load_faces, self.load_detail = faces, detail
         self.split_bytes, self.pixels_equal = same_bytes, same_pixels
@@ -278,8 +286,9 @@ class DuplicateFinder:
         frames: dict[tuple[int, int], float] = {}  # pair -> correlation of the aligned pictures
         if len(have) < 2:
             return near, frames
-        matrix = np.stack([self.signatures[groups[i][0].known_fingerprint] for i in have]).astype(np.float32)
-        nearest = _nearest_pairs(matrix, NEIGHBOURS, NEAR_CANDIDATE)
+        prints = [groups[i][0].known_fingerprint for i in have]
+        matrix = np.stack([self.signatures[print_] for print_ in prints]).astype(np.float32)
+        nearest = self.nearest(matrix, prints, NEIGHBOURS, NEAR_CANDIDATE)
         # Kept for the similar tier, which asks CLIP only about photos that look alike.
         self._alike = {(groups[have[a]][0].id, groups[have[b]][0].id): score for (a, b), (score, _) in nearest.items()}
         candidates = [(have[a], have[b]) for (a, b), (_, rank) in nearest.items() if rank < NEAR_NEIGHBOURS]
@@ -562,7 +571,7 @@ def _complete_linkage(pairs: Iterable[tuple[int, int]], linked: Callable[[list[i
     return [sorted(group) for group in unique.values() if len(group) > 1]
 
 
-def _nearest_pairs(matrix: np.ndarray, k: int, minimum: float) -> dict[tuple[int, int], tuple[float, int]]:
+def nearest_pairs(matrix: np.ndarray, k: int, minimum: float) -> dict[tuple[int, int], tuple[float, int]]:
     """Pairs (i < j) among each row's k nearest rows scoring at least `minimum`, with their score and their
     nearest rank (0: one is the other's nearest): exact for a small library, from an HNSW graph (inner
     product on unit vectors) for a large one."""

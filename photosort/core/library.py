@@ -661,7 +661,8 @@ class Library:
         by_print = {photo.fingerprint: photo for photo in photos if photo.fingerprint is not None}
         finder = DuplicateFinder(photos, inputs.signatures(photos), lambda prints: inputs.faces(prints, by_print),
                                  inputs.vectors, detail=inputs.detail, same_bytes=same_bytes,
-                                 same_pixels=same_pixels, reference=reference, on_progress=on_progress)
+                                 same_pixels=same_pixels, reference=reference, on_progress=on_progress,
+                                 nearest=self.vectors.nearest_looks)
         return finder.clusters()
 
     def read_missing_capture(self, photos: list[Photo]) -> list[Photo]:

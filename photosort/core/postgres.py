@@ -26,11 +26,13 @@ import numpy as np
 from .catalog import SqlCatalog
 from .errors import LibraryError
 from .index import Hit
+from .likeness import SIGNATURE_DTYPE, Face
 from .vectors import STORED_DTYPE, SqlVectorStore
 
 URI_SCHEMES = ("postgresql://", "postgres://")
 SCHEMA_LOCK = 0x70686F746F  # pg_advisory_xact_lock keys: one process brings the schema up to date at a time,
 SEARCH_INDEX_LOCK = 0x70686F7469  # and makes a model's search index;
+LOOK_SEARCH_EFFORT = 64  # hnsw.ef_search for a signature's few nearest (63 dimensions; the pixel check decides)
 SCAN_LOCK = 0x7073  # with a folder's id: one process scans that folder at a time
 CANDIDATES = 100  # contents asked of the HNSW index at first, at the least; more when too few photos pass
 # The graph's candidate list while searching (hnsw.ef_search): pgvector's default, 40, finds 0.93 of the true 20
@@ -82,7 +84,8 @@ MIGRATIONS: tuple[str, ...] = (
         vector halfvec NOT NULL,
         PRIMARY KEY (model, fingerprint)
     );
-    CREATE TABLE signatures (fingerprint TEXT PRIMARY KEY, signature BYTEA NOT NULL, face BYTEA NOT NULL);
+    CREATE TABLE signatures (fingerprint TEXT PRIMARY KEY, signature halfvec(63) NOT NULL, face BYTEA NOT NULL);
+    CREATE INDEX signatures_hnsw ON signatures USING hnsw (signature halfvec_ip_ops);
     CREATE TABLE labels (name TEXT PRIMARY KEY, prompts TEXT NOT NULL, added DOUBLE PRECISION NOT NULL);
     CREATE TABLE label_examples (
         label TEXT NOT NULL REFERENCES labels(name) ON DELETE CASCADE ON UPDATE CASCADE,
@@ -173,8 +176,8 @@ class PgConnection:
     `total_changes` (rows changed so far) and `in_transaction`. Transactions are begun and ended by statements,
     as the SQLite catalog does."""
 
-    def __init__(self, connection: Any):
-        self.connection = connection
+    def __init__(self, connection: Any, uri: str):
+        self.connection, self.uri = connection, uri
         self.total_changes = 0
 
     def execute(self, sql: str, params: Sequence = ()) -> Any:
@@ -222,7 +225,7 @@ def connect(uri: str) -> PgConnection:
         raise LibraryError("a library in PostgreSQL needs psycopg: pip install 'photosort[postgres]'") from error
     try:
         return PgConnection(psycopg.connect(uri, autocommit=True, connect_timeout=10,
-                                            application_name="photosort"))
+                                            application_name="photosort"), uri)
     except psycopg.Error as error:
         raise LibraryError(f"cannot reach the library's database {shown_location(uri)}: {_first_line(error)}") \
             from error
@@ -328,6 +331,52 @@ class PgVectorStore(SqlVectorStore):
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         ids = np.fromiter((row[0] for row in rows), np.int64, len(rows))
         return ids, np.stack([_from_halfvec(row[1]) for row in rows])
+
+    # Perceptual signatures: in a halfvec column with an HNSW index (inner product), which proposes the
+    # look-alike candidates of the duplicate finder.
+
+    def put_signatures(self, items: Iterable[tuple[str, np.ndarray, Face]]) -> None:
+        rows = sorted((print_, _halfvec(np.asarray(value, SIGNATURE_DTYPE)), face.to_bytes())
+                      for print_, value, face in items)  # one order for every writer
+        self.db.executemany("INSERT INTO signatures (fingerprint, signature, face) VALUES (?, CAST(? AS halfvec), ?) "
+                            "ON CONFLICT (fingerprint) DO UPDATE SET signature = excluded.signature, "
+                            "face = excluded.face", rows)
+
+    def signatures(self) -> dict[str, np.ndarray]:
+        return {print_: _from_halfvec(data).astype(SIGNATURE_DTYPE) for print_, data in
+                self.db.execute_binary("SELECT fingerprint, signature FROM signatures").fetchall()}
+
+    def nearest_looks(self, matrix: np.ndarray, prints: list[str], k: int, minimum: float
+                      ) -> dict[tuple[int, int], tuple[float, int]]:
+        """dupes.nearest_pairs, asked of the server: each signature's k nearest among `prints` by the HNSW
+        index, in one query, on a connection of its own (the library's goes on answering meanwhile)."""
+        row_of = {print_: row for row, print_ in enumerate(prints)}
+        found: dict[tuple[int, int], tuple[float, int]] = {}
+        own = connect(self.db.uri)
+        try:
+            own.execute("CREATE TEMP TABLE looked_at (fingerprint TEXT PRIMARY KEY)")
+            own.execute("INSERT INTO looked_at SELECT DISTINCT unnest(CAST(? AS text[]))", (prints,))
+            own.execute("ANALYZE looked_at")
+            own.execute("SET hnsw.iterative_scan = relaxed_order")
+            own.execute(f"SET hnsw.ef_search = {max(LOOK_SEARCH_EFFORT, k + 1)}")
+            rows = own.execute(
+                "SELECT a.fingerprint, n.fingerprint, -n.distance FROM looked_at w "
+                "JOIN signatures a ON a.fingerprint = w.fingerprint CROSS JOIN LATERAL ("
+                "SELECT s.fingerprint, s.signature <#> a.signature AS distance FROM signatures s "
+                "WHERE s.fingerprint <> a.fingerprint AND EXISTS (SELECT 1 FROM looked_at x WHERE x.fingerprint = "
+                f"s.fingerprint) ORDER BY s.signature <#> a.signature LIMIT {int(k)}) n "
+                "ORDER BY a.fingerprint, n.distance", ()).fetchall()
+        finally:
+            own.close()
+        rank, last = 0, None
+        for first, other, score in rows:
+            rank = rank + 1 if first == last else 0
+            last = first
+            if score >= minimum:
+                a, b = row_of[first], row_of[other]
+                pair = (min(a, b), max(a, b))
+                found[pair] = (float(score), min(rank, found.get(pair, (0.0, rank))[1]))
+        return found
 
     def vector_for_content(self, model: str, fingerprint: str) -> np.ndarray | None:
         row = self.db.execute_binary("SELECT vector FROM vectors WHERE model = ? AND fingerprint = ?",

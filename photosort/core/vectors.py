@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .dupes import nearest_pairs
 from .likeness import SIGNATURE_DTYPE, Face
 from .sql import MARKS, select_in_chunks
 
@@ -34,6 +35,8 @@ class VectorStore(Protocol):
     def put_signatures(self, items: Iterable[tuple[str, np.ndarray, Face]]) -> None: ...
     def signatures(self) -> dict[str, np.ndarray]: ...
     def faces(self, fingerprints: list[str]) -> dict[str, Face]: ...
+    def nearest_looks(self, matrix: np.ndarray, prints: list[str], k: int, minimum: float
+                      ) -> dict[tuple[int, int], tuple[float, int]]: ...
 
 
 class SqlVectorStore:
@@ -61,6 +64,12 @@ class SqlVectorStore:
     def signatures(self) -> dict[str, np.ndarray]:
         return {fingerprint: np.frombuffer(blob, SIGNATURE_DTYPE)
                 for fingerprint, blob in self.db.execute("SELECT fingerprint, signature FROM signatures")}
+
+    def nearest_looks(self, matrix: np.ndarray, prints: list[str], k: int, minimum: float
+                      ) -> dict[tuple[int, int], tuple[float, int]]:
+        """The duplicate finder's look-alike candidates among these signatures (`matrix`, of `prints`): see
+        dupes.Nearest. Found here, in memory."""
+        return nearest_pairs(matrix, k, minimum)
 
     def faces(self, fingerprints: list[str]) -> dict[str, Face]:
         """The faces stored for these fingerprints; one stored in an older format is left out (made again)."""
