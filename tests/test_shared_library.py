@@ -128,6 +128,9 @@ def test_an_offline_server_is_one_line_and_a_password_is_never_written(postgres_
     written = [path for path in Path(env["PHOTOSORT_DATA_DIR"]).rglob("*") if path.is_file()
                and b"hunter2" in path.read_bytes()]
     assert written == []
+    # What this machine keeps of the shared library (thumbnails) is in its own cache folder.
+    (cache,) = (Path(env["PHOTOSORT_DATA_DIR"]) / "cache" / "shared-libraries").iterdir()
+    assert len(list((cache / "thumbnails").rglob("*.jpg"))) == 32
 
     host = postgres_uri.split("host=")[1]
     gone = with_password.replace(f"host={host}", f"host={tmp_path / 'no-server'}")
@@ -255,3 +258,16 @@ def test_duplicate_candidates_come_from_the_server_as_from_memory(postgres_uri):
     assert all(abs(from_server[pair][0] - in_memory[pair][0]) < 2e-3 and from_server[pair][1] == in_memory[pair][1]
                for pair in in_memory)
     catalog.close()
+
+
+def test_a_shared_library_made_by_a_newer_photosort_is_refused(postgres_uri, tmp_path):
+    import psycopg
+
+    from photosort.core import postgres
+
+    postgres.PostgresCatalog(postgres_uri).close()  # made, at this photosort's schema
+    with psycopg.connect(postgres_uri, autocommit=True) as database:
+        database.execute("UPDATE photosort_schema SET version = version + 1")
+    result = run(postgres_uri, "status")
+    assert result.returncode == 1
+    assert f"made by a newer photosort (schema {len(postgres.MIGRATIONS) + 1}" in result.stderr
