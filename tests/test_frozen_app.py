@@ -72,6 +72,18 @@ def test_index_search_and_status_with_the_bundled_model(data_dir, tmp_path):
     assert heic.returncode == 0 and json.loads(heic.stdout)[0]["path"].endswith("phone-red-circle.heic"), heic.stderr
 
 
+def test_the_installed_app_opens_a_shared_library(data_dir, tmp_path, postgres_uri):
+    """The installers carry the PostgreSQL driver (psycopg with its libpq): a shared library works from them."""
+    photos = tiny_world(tmp_path / "photos", per_kind=1)
+    indexed = cli(data_dir, "--library", postgres_uri, "index", str(tmp_path / "photos"), "--model", "tiny-shapes")
+    assert indexed.returncode == 0, indexed.stderr
+    found = cli(data_dir, "--library", postgres_uri, "search", "a green star", "-k", "1", "--json", "--all")
+    assert found.returncode == 0, found.stderr
+    assert kind_of(json.loads(found.stdout)[0]["path"]) == ("green", "star")
+    held = json.loads(cli(data_dir, "--library", postgres_uri, "status", "--json").stdout)
+    assert held["indexed"] == len(photos)
+
+
 def test_a_bad_command_gets_one_line(data_dir):
     result = cli(data_dir, "search", "--no-such-option")
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

@@ -139,6 +139,9 @@ def test_an_offline_server_is_one_line_and_a_password_is_never_written(postgres_
         assert result.returncode == 1 and result.stdout == ""
         assert result.stderr.count("\n") == 1 and "cannot reach the library's database" in result.stderr
         assert "hunter2" not in result.stderr and "postgres:***@" in result.stderr
+    # Nothing is left on this machine for a library whose server was never reached.
+    caches = list((Path(env["PHOTOSORT_DATA_DIR"]) / "cache" / "shared-libraries").iterdir())
+    assert len(caches) == 1
 
 
 def test_search_in_postgresql_walks_pgvector_s_hnsw_index(postgres_uri, tmp_path):
@@ -218,13 +221,13 @@ def test_the_app_s_settings_name_a_shared_library_without_its_password(qtbot, po
     finally:
         close_app(session, window)
     settings = AppSettings(tmp_path / "settings.ini")
-    assert settings.library == postgres_uri.replace("postgres:@", "postgres@")
+    assert settings.library_name == postgres_uri.replace("postgres:@", "postgres@")
     assert "hunter2" not in (tmp_path / "settings.ini").read_text()
     assert told and "~/.pgpass" in told[0]
     # The next start opens it (the test server needs no password).
     session, window = open_app(qtbot, tmp_path, settings.library_location())
     try:
-        assert session.library is not None and session.library.database == settings.library
+        assert session.library is not None and session.library.database == settings.library_name
     finally:
         close_app(session, window)
 
@@ -271,3 +274,66 @@ def test_a_shared_library_made_by_a_newer_photosort_is_refused(postgres_uri, tmp
     result = run(postgres_uri, "status")
     assert result.returncode == 1
     assert f"made by a newer photosort (schema {len(postgres.MIGRATIONS) + 1}" in result.stderr
+
+
+def test_what_the_server_refuses_mid_command_is_one_line(postgres_uri, tmp_path):
+    """A role that may read but not write (a family member's account): searching works, changing says why in
+    one line."""
+    import psycopg
+
+    tiny_world(tmp_path / "photos", per_kind=1)
+    ok(run(postgres_uri, "index", str(tmp_path / "photos"), "--model", str(TINY_MODEL)))
+    with psycopg.connect(postgres_uri, autocommit=True) as database:
+        database.execute("CREATE ROLE reader LOGIN")
+        database.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader")
+    reader = postgres_uri.replace("postgres:@", "reader@")
+    assert search(reader, "a red circle", 3)
+    refused = run(reader, "tag", "--label", "sunny")
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr.count("\n") == 1 and "the library's database: permission denied" in refused.stderr
+
+
+@pytest.mark.parametrize("uri, shown", [
+    ("postgresql://alice:s3cret@nas/photos", "postgresql://alice:***@nas/photos"),
+    ("postgresql:///photos?host=/run/pg&user=alice&password=s3cret", "postgresql:///photos?host=/run/pg&user=alice&password=***"),
+    ("postgresql://alice:s3cr#t/p@ss:w%rd@/photos?host=/run/pg", "postgresql://alice:***@/photos?host=/run/pg"),
+    ("postgresql://alice:s3cret@[::1/photos", "postgresql://alice:***@[::1/photos"),
+    ("postgresql://alice@nas/photos", "postgresql://alice@nas/photos"),
+])
+def test_a_password_is_never_shown_whatever_the_uri(uri, shown, tmp_path):
+    from photosort.core.postgres import shown_location, without_password
+
+    assert shown_location(uri) == shown
+    assert "s3cr" not in without_password(uri)
+    result = on(machine(tmp_path, "a"), uri.replace("nas", "nas.invalid"), "status")  # no such server
+    assert result.returncode == 1 and result.stderr.count("\n") == 1 and "s3cr" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_folder_another_machine_just_added_is_that_folder(postgres_uri, tmp_path):
+    """Two machines adding one folder at the same moment: the one that comes second takes the first's."""
+    from photosort.core.postgres import PostgresCatalog
+
+    (tmp_path / "photos").mkdir()
+    late = PostgresCatalog(postgres_uri, machine="b")  # opened before the folder existed
+    early = PostgresCatalog(postgres_uri, machine="a")
+    with early.transaction():
+        first = early.add_folder(tmp_path / "photos")
+    with late.transaction():
+        second = late.add_folder(tmp_path / "photos")
+    assert second.id == first.id and [folder.path for folder in late.folders()] == [tmp_path / "photos"]
+    early.close()
+    late.close()
+
+
+def test_a_database_without_pgvector_says_what_to_do(postgres_server, tmp_path):
+    import psycopg
+
+    with psycopg.connect(postgres_server.get_uri(), autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE owner_{tmp_path.name[-8:]} LOGIN")
+        admin.execute(f"CREATE DATABASE owned_{tmp_path.name[-8:]} OWNER owner_{tmp_path.name[-8:]}")
+    uri = postgres_server.get_uri(database=f"owned_{tmp_path.name[-8:]}").replace(
+        "postgres:@", f"owner_{tmp_path.name[-8:]}@")
+    result = run(uri, "status")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "CREATE EXTENSION vector" in result.stderr and "Traceback" not in result.stderr

@@ -42,12 +42,12 @@ class AppSettings:
         self._store.setValue("device", value)
 
     @property
-    def library(self) -> str:
+    def library_name(self) -> str:
         """The library the app opens when the command line names none: a folder, or a shared library's
         PostgreSQL URI (kept without a password); "" for the default one."""
         return self._get("library", "")
 
-    def set_library(self, value: str) -> bool:
+    def set_library_name(self, value: str) -> bool:
         """Keep `value` as the library; False when it held a password, which is left out."""
         value = value.strip()
         kept = without_password(value) if is_database_uri(value) else value
@@ -55,7 +55,7 @@ class AppSettings:
         return kept == value
 
     def library_location(self) -> Path | str:
-        return library_location(self.library) if self.library else default_library_location()
+        return library_location(self.library_name) if self.library_name else default_library_location()
 
     @property
     def order(self) -> str:

@@ -473,11 +473,14 @@ class SqlCatalog:
         stored = self._stored(path)
         elsewhere = self.db.execute("SELECT id FROM folders WHERE path = ?", (stored,)).fetchone()
         if elsewhere is not None:
+            self.place_roots()  # another machine may have added it a moment ago
+            known = next(folder for folder in self.folders() if folder.id == elsewhere[0])
+            if known.path == path:
+                return known
             # The folder first added here moved away (this machine found it elsewhere): its name is free for a
             # new folder. The one that moved is stored at its new place from now on (another machine still
             # looking for it at the old one finds it by its photos, as this one did).
-            moved_to = next(folder.path for folder in self.folders() if folder.id == elsewhere[0])
-            self.db.execute("UPDATE folders SET path = ? WHERE id = ?", (self._stored(moved_to), elsewhere[0]))
+            self.db.execute("UPDATE folders SET path = ? WHERE id = ?", (self._stored(known.path), elsewhere[0]))
             self.db.execute("DELETE FROM folder_places WHERE folder_id = ? AND machine = ?",
                             (elsewhere[0], self.machine))
         # Another machine may add the same folder at the same moment: then it is that one.

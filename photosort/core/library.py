@@ -51,7 +51,8 @@ from .relevance import Background
 from .scan import ScanReport, scan
 # SearchResult and TextImageEncoder are in Library's own signatures: callers may import them from here too.
 from .search import Search, SearchResult, TextImageEncoder, unit
-from .postgres import PgSearchIndex, PgVectorStore, PostgresCatalog, is_database_uri, shown_location
+from .postgres import (PgSearchIndex, PgVectorStore, PostgresCatalog, describe, is_database_error, is_database_uri,
+                       shown_location)
 from .vectors import SqliteVectorStore, VectorStore
 from .writer_lock import DEFAULT_HOLDER, WriterLock
 
@@ -134,27 +135,36 @@ class Library:
         location = folder if folder is not None else default_library_location()
         self.database = str(location) if is_database_uri(location) else None
         self.folder = local_folder(location)
-        if self.database:
+        self.writable = write
+        shared = None
+        if self.database:  # the server first: one not reached leaves nothing behind on this machine
+            shared = PostgresCatalog(self.database, machine=machine_id(), read_only=not write)
             self.folder.mkdir(parents=True, exist_ok=True)  # a cache: readers too may keep what they build
         if self.folder.exists() and not self.folder.is_dir():
             raise LibraryError(f"the library {self.folder} is a file, not a folder")
-        self.writable = write
         self.notices: list[str] = []  # what opening or repairing did that the user should hear of, a line each
         self.writer_lock = WriterLock(self.folder)
         self.holder = holder  # how another photosort waiting for this library names this one
         self._backed_up: int | None = None  # the revision of the user's work in user-work.json
-        if write:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self.writer_lock.acquire(wait, on_wait, holder)
         try:
-            if self.database:
-                self._open_shared(self.database)
+            if write:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                self.writer_lock.acquire(wait, on_wait, holder)
+        except BaseException:
+            if shared is not None:
+                shared.close()
+            raise
+        try:
+            if shared is not None:
+                self._open_shared(shared)
             else:
                 self._open_in_folder()
             if write:
                 self.catalog.on_commit.append(self._back_up_user_work)
                 self._back_up_user_work()
         except BaseException:
+            if shared is not None:
+                shared.close()
             self.writer_lock.release()
             raise
         self._index: SearchIndex | None = None
@@ -162,9 +172,8 @@ class Library:
         self.index_state = ""  # what opening the index did: loaded, updated, rebuilt (why)
         self._search = Search(self.catalog, self.vectors, self.labels, self.index, self._require_model)
 
-    def _open_shared(self, uri: str) -> None:
+    def _open_shared(self, catalog: PostgresCatalog) -> None:
         """The stores in PostgreSQL, over one connection (a batch's vectors and photo states commit together)."""
-        catalog = PostgresCatalog(uri, machine=machine_id(), read_only=not self.writable)
         self.catalog: SqlCatalog = catalog
         self.vectors: VectorStore = PgVectorStore(catalog.db)
         self.work = user_work.UserWorkStore(catalog)
@@ -747,6 +756,8 @@ def explain(error: BaseException, folder: Path) -> str:
         return str(error)
     if isinstance(error, sqlite3.Error):
         return str(describe_database_error(error, folder / CATALOG_FILE))
+    if is_database_error(error):
+        return describe(error)
     if isinstance(error, OSError):
         return str(_described(error, folder))
     if isinstance(error, MemoryError):

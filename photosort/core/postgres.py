@@ -19,7 +19,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
@@ -30,14 +29,17 @@ from .likeness import SIGNATURE_DTYPE, Face
 from .vectors import STORED_DTYPE, SqlVectorStore
 
 URI_SCHEMES = ("postgresql://", "postgres://")
-SCHEMA_LOCK = 0x70686F746F  # pg_advisory_xact_lock keys: one process brings the schema up to date at a time,
-SEARCH_INDEX_LOCK = 0x70686F7469  # and makes a model's search index;
-LOOK_SEARCH_EFFORT = 64  # hnsw.ef_search for a signature's few nearest (63 dimensions; the pixel check decides)
-SCAN_LOCK = 0x7073  # with a folder's id: one process scans that folder at a time
+INSUFFICIENT_PRIVILEGE = "42501"  # PostgreSQL's SQLSTATE for a statement the user may not run
+# Advisory lock keys: one process brings the schema up to date at a time, one makes a model's search index, and
+# (with a folder's id) one scans a folder.
+SCHEMA_LOCK = 0x70686F746F
+SEARCH_INDEX_LOCK = 0x70686F7469
+SCAN_LOCK = 0x7073
 CANDIDATES = 100  # contents asked of the HNSW index at first, at the least; more when too few photos pass
-# The graph's candidate list while searching (hnsw.ef_search): pgvector's default, 40, finds 0.93 of the true 20
-# best at 100,000 clustered photos (benchmarks/bench_shared.py); 400 finds them all at a few ms.
+# The graph's candidate list while searching (hnsw.ef_search): at 100 the search found 0.93 of the true 20 best
+# at 100,000 clustered photos (benchmarks/bench_shared.py); at 400, 0.997 in 7.5 ms (p50).
 SEARCH_EFFORT = 400
+LOOK_SEARCH_EFFORT = 64  # for a signature's few nearest (63 dimensions; the pixel check decides)
 MAX_SEARCH_EFFORT = 1000  # pgvector's highest hnsw.ef_search; its iterative scan walks on beyond it
 HALFVEC_HEADER = 4  # pgvector's binary halfvec: int16 dimensions, int16 unused, then big-endian float16s
 
@@ -156,13 +158,32 @@ def without_password(uri: str) -> str:
     return _with_password(uri, None)
 
 
+def _password_of(uri: str) -> str:
+    """The password written in the URI, if any (found as `_with_password` finds it)."""
+    marked = _with_password(uri, "\0")
+    if "\0" not in marked:
+        return ""
+    before, after = marked.split("\0", 1)
+    return uri[len(before):len(uri) - len(after)] if uri.startswith(before) and uri.endswith(after) else ""
+
+
 def _with_password(uri: str, password: str | None) -> str:
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    host = parts.netloc.rsplit("@", 1)[1]
-    user = parts.netloc.rsplit("@", 1)[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}{'' if password is None else ':' + password}@{host}"))
+    """The URI with its password (in "user:password@" or a "password=" parameter) replaced, or dropped. Read
+    by hand rather than parsed, so that a URI too broken to parse (a password with a bare "/" or "#") is never
+    shown as it is."""
+    scheme, _, rest = uri.partition("://")
+    query_at = rest.find("?")
+    where, query = (rest, "") if query_at < 0 else (rest[:query_at], rest[query_at:])
+    user_ends = where.rfind("@")
+    if user_ends >= 0:
+        user, has_password, _ = where[:user_ends].partition(":")
+        if has_password:
+            where = f"{user}{'' if password is None else ':' + password}{where[user_ends:]}"
+    query = re.sub(r"([?&]password=)[^&]*", (lambda found: found.group(1) + password) if password is not None
+                   else "", query)
+    if query.startswith("&"):
+        query = "?" + query[1:]
+    return f"{scheme}://{where}{query}"
 
 
 @lru_cache(maxsize=512)
@@ -227,8 +248,27 @@ def connect(uri: str) -> PgConnection:
         return PgConnection(psycopg.connect(uri, autocommit=True, connect_timeout=10,
                                             application_name="photosort"), uri)
     except psycopg.Error as error:
-        raise LibraryError(f"cannot reach the library's database {shown_location(uri)}: {_first_line(error)}") \
-            from error
+        said = _first_line(error)
+        password = _password_of(uri)
+        if password:  # libpq quotes what it could not read, which may be part of the password
+            said = said.replace(password, "***")
+        raise LibraryError(f"cannot reach the library's database {shown_location(uri)}: {said}") from error
+
+
+def is_database_error(error: BaseException) -> bool:
+    return type(error).__module__.startswith("psycopg")
+
+
+def describe(error: BaseException) -> str:
+    """One line for what the server said: a server gone mid-run, a role that may not write, a full disk."""
+    said = _first_line(error)
+    if 'extension "vector"' in said:
+        return (f"the library's database: {said}: pgvector must be installed on the server, and the database's "
+                "owner or an administrator must run `CREATE EXTENSION vector` in it once")
+    if getattr(error, "sqlstate", None) == INSUFFICIENT_PRIVILEGE:
+        return (f"the library's database: {said} (this database user may only read the library: search, status "
+                "and folders work; changing it needs a user that may write)")
+    return f"the library's database: {said}"
 
 
 def _first_line(error: BaseException) -> str:
@@ -253,8 +293,10 @@ class PostgresCatalog(SqlCatalog):
         try:
             self._migrate()
             self.place_roots()
-        except BaseException:
+        except BaseException as error:
             self.db.close()
+            if is_database_error(error):
+                raise LibraryError(describe(error)) from error
             raise
 
     @property

@@ -215,7 +215,7 @@ class SettingsDialog(QDialog):
         models.probe_devices()
         self._show_facts()
 
-    def library(self) -> str:
+    def library_name(self) -> str:
         return self.library_edit.text().strip()
 
     def _show_facts(self) -> None:

@@ -493,12 +493,12 @@ class MainWindow(QMainWindow):
 
     def open_settings(self) -> None:
         dialog = SettingsDialog(self.session.model_name, self.settings.device, self.folders, self.models, self,
-                                library=self.settings.library)
+                                library=self.settings.library_name)
         if dialog.exec():
-            if dialog.library() != self.settings.library:
-                whole = self.settings.set_library(dialog.library())
-                self.statusBar().showMessage(f"photosort opens {self.settings.library or 'the default library'} "
-                                             "at its next start")
+            if dialog.library_name() != self.settings.library_name:
+                whole = self.settings.set_library_name(dialog.library_name())
+                self.statusBar().showMessage(f"photosort opens {self.settings.library_name or 'the default library'}"
+                                             " at its next start")
                 if not whole:
                     ask(self, "Library", "The password was left out of the library's address: photosort keeps "
                         "none. Put it in ~/.pgpass (PGPASSFILE names another file), where PostgreSQL finds it.",
