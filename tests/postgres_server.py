@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import uuid
 import warnings
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -28,9 +29,22 @@ def postgres_server(tmp_path_factory):
 @pytest.fixture
 def postgres_uri(postgres_server) -> str:
     """The URI of a new database with pgvector, for this test alone."""
+    return new_database(postgres_server, f"test_{uuid.uuid4().hex[:12]}")
+
+
+def new_database(server, name: str) -> str:
     import psycopg
 
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server.get_uri(), autocommit=True) as admin:
+    with psycopg.connect(server.get_uri(), autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
-    return postgres_server.get_uri(database=name)
+    return server.get_uri(database=name)
+
+
+def copy_database(uri: str, name: str) -> str:
+    """A copy of the database at `uri` (nobody connected to it), as a test's own library to change."""
+    import psycopg
+
+    original = urlsplit(uri).path.lstrip("/")
+    with psycopg.connect(uri.replace(f"@/{original}?", "@/postgres?"), autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name} TEMPLATE {original}")
+    return uri.replace(f"@/{original}?", f"@/{name}?")

@@ -2,11 +2,13 @@
 
 import json
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.library_helpers import index_folders, kind_of, run, tiny_world, write_photo
+from tests.postgres_server import copy_database, new_database
 
 WARM = {"red", "orange", "yellow"}
 # The tiny model learnt colour and shape together ("red stars"), so a label says it through several prompts.
@@ -15,21 +17,28 @@ STARS = "stars=" + "|".join(f"{colour} stars" for colour in ("red", "blue", "gre
 BLUES = "blues=" + "|".join(f"blue {shape}s" for shape in ("circle", "square", "triangle", "star"))
 
 
-@pytest.fixture(scope="module")
-def world_library(tmp_path_factory):
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def world_library(request, tmp_path_factory):
+    """The tiny world indexed once per backend: a library folder, or a database on the test server."""
     root = tmp_path_factory.mktemp("tags")
     tiny_world(root / "world")
-    index_folders(root / "library", root / "world")
-    return root / "world", root / "library"
+    if request.param == "sqlite":
+        library: Path | str = root / "library"
+    else:
+        library = new_database(request.getfixturevalue("postgres_server"), f"tags_{uuid.uuid4().hex[:8]}")
+    index_folders(library, root / "world")
+    return root / "world", library
 
 
 @pytest.fixture
 def library(world_library, tmp_path):
     """A copy of the indexed library this test may change (the photos stay where they are)."""
     _, original = world_library
-    copy = tmp_path / "library"
-    shutil.copytree(original, copy)
-    return copy
+    if isinstance(original, Path):
+        copy = tmp_path / "library"
+        shutil.copytree(original, copy)
+        return copy
+    return copy_database(original, f"copy_{uuid.uuid4().hex[:8]}")
 
 
 def tag(library: Path, *args: str) -> dict[str, list[str]]:
