@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pillow_heif
-from PIL import Image, ImageFile, ImageMode, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageMode, ImageOps, UnidentifiedImageError
 
 from ..clip.preprocess import normalize, resize_and_crop
 from . import decode_memory, exif
@@ -278,3 +278,44 @@ def _os_reason(error: OSError) -> str:
 
 def thumbnail_path(thumbnails: Path, fingerprint_: str) -> Path:
     return thumbnails / fingerprint_[:2] / f"{fingerprint_}.jpg"
+
+
+# What opening a picture may raise besides PhotoError's causes: it is then not readable, for these purposes.
+UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+
+
+def same_pixels(first: str | os.PathLike, second: str | os.PathLike) -> bool:
+    """Whether two files decode to the same pixels (a PNG saved twice, a JPEG whose metadata was stripped):
+    every frame of an animation, each turned upright as shown."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(first) as a, Image.open(second) as b:
+                frames = getattr(a, "n_frames", 1)
+                if frames != getattr(b, "n_frames", 1):
+                    return False
+                for frame in range(frames):
+                    a.seek(frame)
+                    b.seek(frame)
+                    pixels_a = np.asarray(ImageOps.exif_transpose(a).convert("RGBA"))
+                    pixels_b = np.asarray(ImageOps.exif_transpose(b).convert("RGBA"))
+                    if pixels_a.shape != pixels_b.shape or not np.array_equal(pixels_a, pixels_b):
+                        return False
+    except UNREADABLE:
+        return False
+    return True
+
+
+def small_picture(sources: list[Path]) -> Image.Image | None:
+    """The first of `sources` that can be read, upright, at thumbnail size; None when none can."""
+    for source in sources:
+        try:
+            with Image.open(source) as image:
+                if image.format == "JPEG":
+                    image.draft("RGB", (THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+                picture = ImageOps.exif_transpose(image)
+                picture.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+                return picture
+        except UNREADABLE:
+            continue
+    return None

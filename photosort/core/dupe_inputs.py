@@ -2,28 +2,28 @@
 
 The finder works on data (`dupes.DuplicateFinder`); this module hands it that data. The library's lock is
 taken for each short read or write of the stores, never for the whole comparison (about a minute at 100,000
-photos), so search and browsing go on while duplicates are compared. Files are read here: thumbnails for
-faces made again (stored before colour was compared, or never stored) and for a second look; whole files
-where the catalog's fingerprint may be an older, partial one; pixels, for copies saved twice losslessly.
+photos), so search and browsing go on while duplicates are compared. Files are read from here (pictures
+through `decode`): thumbnails for faces made again (stored before colour was compared, or never stored) and
+for a second look; whole files where the catalog's fingerprint may be an older, partial one; pixels, for
+copies saved twice losslessly.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
-import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
+from . import decode
 from .catalog import Photo, SqlCatalog
-from .decode import THUMBNAIL_SIZE, thumbnail_path
+from .decode import thumbnail_path
 from .likeness import DETAIL_SIDE, Face, face, signature
 from .vectors import VectorStore
 
 HASH_BLOCK = 1 << 20  # bytes read at a time when a whole file is hashed
-UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
 class DuplicateInputs:
@@ -88,40 +88,13 @@ def same_bytes(group: list[Photo]) -> list[list[Photo]]:
 
 
 def same_pixels(first: Photo, second: Photo) -> bool:
-    """Whether two files decode to the same pixels (a PNG saved twice, a JPEG whose metadata was stripped):
-    every frame of an animation, each turned upright as shown."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(first.file) as a, Image.open(second.file) as b:
-                frames = getattr(a, "n_frames", 1)
-                if frames != getattr(b, "n_frames", 1):
-                    return False
-                for frame in range(frames):
-                    a.seek(frame)
-                    b.seek(frame)
-                    pixels_a = np.asarray(ImageOps.exif_transpose(a).convert("RGBA"))
-                    pixels_b = np.asarray(ImageOps.exif_transpose(b).convert("RGBA"))
-                    if pixels_a.shape != pixels_b.shape or not np.array_equal(pixels_a, pixels_b):
-                        return False
-    except UNREADABLE:
-        return False
-    return True
+    """Whether two photos' files decode to the same pixels (see decode.same_pixels)."""
+    return decode.same_pixels(first.file, second.file)
 
 
 def small_picture(photo: Photo, thumbnails: Path) -> Image.Image | None:
     """The photo at thumbnail size: its thumbnail, or the photo itself when the thumbnail is gone."""
-    for source in (thumbnail_path(thumbnails, photo.known_fingerprint), Path(photo.file)):
-        try:
-            with Image.open(source) as image:
-                if image.format == "JPEG":
-                    image.draft("RGB", (THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-                picture = ImageOps.exif_transpose(image)
-                picture.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-                return picture
-        except UNREADABLE:
-            continue
-    return None
+    return decode.small_picture([thumbnail_path(thumbnails, photo.known_fingerprint), Path(photo.file)])
 
 
 def _content_hash(path: str) -> str | None:
