@@ -206,3 +206,17 @@ def test_a_folder_not_there_hides_its_photos_from_search_but_keeps_them(stores, 
     assert reopened.counts(MODEL).offline == 1 and reopened.photos_by_id([photo])
     assert type(stores.vectors)(reopened.db).searchable_ids(MODEL).tolist() == []
     assert reopened.content_state != stores.catalog.content_state  # what was built for the online folder is not
+
+
+def test_two_photos_swap_names_within_one_transaction(stores, tmp_path):
+    """A scan that finds two files' names swapped frees each path (set_aside) before moving the photos there."""
+    first, second = add(stores, tmp_path / "a" / "1.jpg", "f1"), add(stores, tmp_path / "a" / "2.jpg", "f2")
+    folder = stores.catalog.folders()[0].id
+    with stores.catalog.transaction():
+        stores.catalog.set_aside(first)
+        stores.catalog.set_aside(second)
+        stores.catalog.move_photo(first, str(tmp_path / "a" / "2.jpg"), folder, 5)
+        stores.catalog.move_photo(second, str(tmp_path / "a" / "1.jpg"), folder, 5)
+    assert stores.catalog.readable_photo_at(str(tmp_path / "a" / "2.jpg")) == (first, "f1")
+    assert stores.catalog.readable_photo_at(str(tmp_path / "a" / "1.jpg")) == (second, "f2")
+    assert sorted(stores.catalog.photos_in(folder)) == [str(tmp_path / "a" / "1.jpg"), str(tmp_path / "a" / "2.jpg")]

@@ -179,12 +179,10 @@ def relative_paths(db: sqlite3.Connection) -> None:
     roots = {folder_id: _prefix(path) for folder_id, path in db.execute("SELECT id, path FROM folders")}
     columns = ("id, path, folder_id, size, mtime_ns, fingerprint, width, height, taken, state, failure, raw_path, "
                "taken_source, camera, metadata_fields")
-    rows = db.execute(f"SELECT {columns} FROM photos").fetchall()
-    for row in rows:
-        prefix = roots[row[2]]
-        raw = row[11][len(os.fsencode(prefix)):] if row[11] is not None else None
-        db.execute(f"INSERT INTO photos_v5 ({columns}) VALUES ({', '.join('?' * 15)})",
-                   (row[0], _relative(row[1], prefix), *row[2:11], raw, *row[12:]))
+    db.executemany(f"INSERT INTO photos_v5 ({columns}) VALUES ({', '.join('?' * 15)})", (
+        (row[0], _relative(row[1], roots[row[2]]), *row[2:11],
+         row[11][len(os.fsencode(roots[row[2]])):] if row[11] is not None else None, *row[12:])
+        for row in db.execute(f"SELECT {columns} FROM photos").fetchall()))
     db.execute("DROP TABLE photos")
     db.execute("ALTER TABLE photos_v5 RENAME TO photos")
     db.execute("CREATE INDEX photos_by_fingerprint ON photos(fingerprint)")
@@ -576,12 +574,11 @@ class SqlCatalog:
 
     def sample_of(self, folder_id: int, count: int) -> list[Photo]:
         """Up to `count` readable photos of a folder, spread over it (every n-th by path)."""
-        total = self.db.execute("SELECT COUNT(*) FROM photos WHERE folder_id = ? AND state = ?",
-                                (folder_id, OK)).fetchone()[0]
-        step = max(1, total // max(count, 1))
-        rows = self.db.execute(f"SELECT {self._COLUMNS} {self._FROM} WHERE p.folder_id = ? AND p.state = ? "
-                               "ORDER BY p.path", (folder_id, OK)).fetchall()
-        return [self._photo(row) for row in rows[::step][:count]]
+        ids = [photo_id for (photo_id,) in self.db.execute(
+            "SELECT id FROM photos WHERE folder_id = ? AND state = ? ORDER BY path", (folder_id, OK))]
+        chosen = ids[::max(1, len(ids) // max(count, 1))][:count]  # only these are read whole
+        photos = self.photos_by_id(chosen)
+        return [photos[photo_id] for photo_id in chosen if photo_id in photos]
 
     def readable_photo_at(self, path: str) -> tuple[int, str] | None:
         """(id, fingerprint) of the readable photo at `path`, if the catalog has one."""

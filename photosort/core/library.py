@@ -138,7 +138,7 @@ class Library:
         self.writable = write
         shared = None
         if self.database:  # the server first: one not reached leaves nothing behind on this machine
-            shared = PostgresCatalog(self.database, machine=machine_id(), read_only=not write)
+            shared = PostgresCatalog(self.database, machine=machine_id())
             self.folder.mkdir(parents=True, exist_ok=True)  # a cache: readers too may keep what they build
         if self.folder.exists() and not self.folder.is_dir():
             raise LibraryError(f"the library {self.folder} is a file, not a folder")

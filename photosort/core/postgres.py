@@ -283,9 +283,8 @@ class PostgresCatalog(SqlCatalog):
     _IDS_IN = "p.id IN (SELECT CAST(value AS BIGINT) FROM jsonb_array_elements_text(CAST(? AS jsonb)))"
     _TEMP_VIEW = "CREATE OR REPLACE TEMP VIEW"
 
-    def __init__(self, uri: str, machine: str = "", read_only: bool = False):
+    def __init__(self, uri: str, machine: str = ""):
         self.uri = uri
-        self.read_only = read_only
         self.machine = machine
         self.library_dir = None
         self.on_commit = []
