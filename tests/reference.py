@@ -101,3 +101,23 @@ def random_reference_model(shape: dict, seed: int = 0) -> torch.nn.Module:
 
 def random_state_dict(shape: dict, seed: int = 0) -> dict[str, torch.Tensor]:
     return {key: value.clone() for key, value in random_reference_model(shape, seed).state_dict().items()}
+
+
+def save_torchscript(shape: dict, seed: int, path: Path) -> None:
+    """An archive made as OpenAI's were: the traced reference model, in half precision, with the metadata
+    buffers OpenAI's archives carry beside the weights."""
+    import warnings
+
+    model = random_reference_model(shape, seed)
+    for name, value in (("input_resolution", shape["image_resolution"]), ("context_length", 77),
+                        ("vocab_size", shape["vocab_size"])):
+        model.__dict__.pop(name, None)  # the reference keeps two of these as plain ints
+        model.register_buffer(name, torch.tensor(value))
+    model_module().convert_weights(model)
+    resolution = shape["image_resolution"]
+    images = torch.zeros(1, 3, resolution, resolution, dtype=torch.float16)
+    tokens = reference_tokenize(["a photo"]).long()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit is deprecated in torch 2.13; the archives still exist
+        traced = torch.jit.trace(model, (images, tokens), check_trace=False)
+        torch.jit.save(traced, path)

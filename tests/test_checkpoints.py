@@ -1,7 +1,6 @@
 """Every checkpoint format loads through `clip.load(path)`; anything else is refused with a clear message."""
 
 import pickle
-import warnings
 import zipfile
 
 import pytest
@@ -35,18 +34,7 @@ def ref_model():
 
 def test_torchscript_archive_loads(tmp_path, ref_model):
     """An archive made as OpenAI's were: the traced reference model, saved in half precision with metadata."""
-    model = reference.random_reference_model(reference.SMALL_VIT, seed=7)
-    for name, value in (("input_resolution", 64), ("context_length", 77), ("vocab_size", 49408)):
-        model.__dict__.pop(name, None)  # the reference keeps two of these as plain ints
-        model.register_buffer(name, torch.tensor(value))
-    reference.model_module().convert_weights(model)
-    images = torch.zeros(1, 3, 64, 64, dtype=torch.float16)
-    tokens = clip.tokenize(["a photo"]).long()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.jit is deprecated in torch 2.13; the archives still exist
-        traced = torch.jit.trace(model, (images, tokens), check_trace=False)
-        torch.jit.save(traced, tmp_path / "ViT-tiny.pt")
-
+    reference.save_torchscript(reference.SMALL_VIT, 7, tmp_path / "ViT-tiny.pt")
     loaded, preprocess = clip.load(tmp_path / "ViT-tiny.pt", device="cpu")
     assert preprocess.resolution == 64
     _assert_same_as_reference(loaded, ref_model, 64)

@@ -29,7 +29,7 @@ from tests.gui_helpers import (
     wait_until_indexed,
 )
 from tests.http_server import FileServer, closed_port_url
-from tests.library_helpers import TINY_MODEL, kind_of, tiny_world, trashed_names, write_photo
+from tests.library_helpers import TINY_MODEL, kind_of, run, tiny_world, trashed_names, write_photo
 
 
 @pytest.fixture
@@ -668,3 +668,21 @@ def test_tab_leaves_the_looks_like_box(qtbot):
     qtbot.keyClicks(dialog.prompts_edit, "a sandy beach")
     qtbot.keyClick(dialog.prompts_edit, Qt.Key.Key_Tab)
     assert not dialog.prompts_edit.hasFocus() and dialog.prompts_edit.toPlainText() == "a sandy beach"
+
+
+def test_the_first_search_after_opening_does_not_wait_for_the_model_process(qtbot, tmp_path, world):
+    """A library indexed before the app opens: nothing to encode, so no model process starts, and a text
+    search answers from the text tower read in the app's own process (torch-free: see test_layering)."""
+    library = tmp_path / "library"
+    indexed = run(library, "index", str(tmp_path / "photos"), "--model", str(TINY_MODEL))
+    assert indexed.returncode == 0, indexed.stderr
+    session, window = open_app(qtbot, tmp_path, library)
+    try:
+        qtbot.waitUntil(lambda: session.last_pass is not None, timeout=60_000)  # the scan found nothing new
+        with qtbot.waitSignal(session.searchDone, timeout=30_000) as answered:
+            window.search_bar.search_for("red circle")
+        hits = answered.args[1]
+        assert hits and kind_of(hits[0].row.path) == ("red", "circle")
+        assert session._encoder is None  # the model's process was never started
+    finally:
+        close_app(session, window)

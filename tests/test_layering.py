@@ -72,7 +72,8 @@ def test_the_checker_sees_relative_and_plain_imports(tmp_path):
 
 def test_the_apps_process_never_loads_torch():
     code = ("import sys; import photosort.ui.app, photosort.ui.main_window, photosort.app.session, "
-            "photosort.app.models; print(sorted(m for m in ('torch', 'photosort.clip.model') if m in sys.modules))")
+            "photosort.app.models, photosort.clip.text_encoder, photosort.clip.stored; "
+            "print(sorted(m for m in ('torch', 'photosort.clip.model') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

@@ -16,15 +16,17 @@ import pytest
 
 from photosort.app.encoder_process import RemoteEncoder
 from photosort.clip.encoder import Encoder
+from photosort.clip.text_encoder import TextEncoder as NumpyTextEncoder
 from photosort.core.catalog import Catalog, SqliteCatalog
 from photosort.core.library import TextImageEncoder
+from photosort.core.search import QueryEncoder, TextEncoder
 from photosort.core.pipeline import PictureEncoder
 from photosort.core.vectors import SqliteVectorStore, VectorStore
 from photosort.paths import bundled_models_dir
 
 
 def _meets_protocols(catalog: SqliteCatalog, vectors: SqliteVectorStore, encoder: Encoder,
-                     remote: RemoteEncoder) -> None:
+                     remote: RemoteEncoder, numpy_texts: NumpyTextEncoder, query: QueryEncoder) -> None:
     """Never called: what mypy checks."""
     as_catalog: Catalog = catalog
     as_store: VectorStore = vectors
@@ -32,13 +34,17 @@ def _meets_protocols(catalog: SqliteCatalog, vectors: SqliteVectorStore, encoder
     texts_and_pictures: TextImageEncoder = encoder
     remote_pictures: PictureEncoder = remote
     remote_texts_and_pictures: TextImageEncoder = remote
-    del as_catalog, as_store, pictures, texts_and_pictures, remote_pictures, remote_texts_and_pictures
+    texts: TextEncoder = numpy_texts
+    query_texts_and_pictures: TextImageEncoder = query
+    del as_catalog, as_store, pictures, texts_and_pictures, remote_pictures, remote_texts_and_pictures, texts
+    del query_texts_and_pictures
 
 
-PROTOCOLS: list[type] = [Catalog, VectorStore, PictureEncoder, TextImageEncoder]
+PROTOCOLS: list[type] = [Catalog, VectorStore, PictureEncoder, TextImageEncoder, TextEncoder]
 MET_BY: list[tuple[type, type]] = [(Catalog, SqliteCatalog), (VectorStore, SqliteVectorStore),
                                    (PictureEncoder, Encoder), (TextImageEncoder, Encoder),
-                                   (PictureEncoder, RemoteEncoder), (TextImageEncoder, RemoteEncoder)]
+                                   (PictureEncoder, RemoteEncoder), (TextImageEncoder, RemoteEncoder),
+                                   (TextEncoder, NumpyTextEncoder), (TextImageEncoder, QueryEncoder)]
 
 
 def members(protocol: type) -> tuple[dict[str, Callable[..., object] | property], set[str]]:
@@ -65,11 +71,12 @@ def test_the_class_has_every_method_with_its_parameters(protocol, cls):
     methods, _ = members(protocol)
     assert methods, f"{protocol.__name__} names no method"
     for name, wanted in methods.items():
+        if isinstance(wanted, property):
+            # A read-only member: a property, or an attribute each instance sets (test_the_encoder_has_...).
+            assert not callable(getattr(cls, name, None)), f"{cls.__name__}.{name} is a method"
+            continue
         assert hasattr(cls, name), f"{cls.__name__} has no {name}"
         found = getattr(cls, name)
-        if isinstance(wanted, property):
-            assert isinstance(found, property), f"{cls.__name__}.{name} is not a property"
-            continue
         wanted_parameters = inspect.signature(wanted).parameters
         found_parameters = inspect.signature(found).parameters
         for parameter in wanted_parameters.values():
@@ -96,7 +103,8 @@ def test_the_catalog_and_vector_store_have_their_data_members(tmp_path):
 
 
 def test_the_encoder_has_its_data_members():
+    """The encoders' read-only `resolution`: set by each instance, or a property."""
     encoder = Encoder.load(bundled_models_dir() / "tiny-shapes.pt", "cpu")
-    for name in members(TextImageEncoder)[1]:
-        assert isinstance(getattr(encoder, name), int), name
-    assert members(TextImageEncoder)[1] == {"resolution", "dim"}
+    assert isinstance(members(TextImageEncoder)[0]["resolution"], property)
+    assert isinstance(encoder.resolution, int)
+    assert isinstance(QueryEncoder(NumpyTextEncoder("tiny-shapes"), lambda: encoder).resolution, int)

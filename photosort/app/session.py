@@ -6,7 +6,9 @@
 * Indexing has a thread of its own: scan the folders, then encode what is new, batch by batch; the lock is
   held only while a batch commits, so browsing and searching go on meanwhile. Pause, resume and the watcher's
   wake-ups reach it through `Controls` and an event.
-* The CLIP model runs in a child process (`RemoteEncoder`), loaded on first need.
+* The CLIP model runs in a child process (`RemoteEncoder`), loaded on first need. Search texts do not wait for
+  it: they are encoded here, by the numpy text tower (photosort.clip.TextEncoder, no torch), read as the
+  library opens.
 
 Everything the widgets learn comes through this object's signals, delivered on the UI thread.
 """
@@ -23,6 +25,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from ..clip.errors import NeedsTorchError
+from ..clip.text_encoder import TextEncoder
 from ..core import resolve
 from ..core.catalog import BrowseRow as BrowseRow  # the grid's rows, as the widgets know them
 from ..core.dupes import Cluster
@@ -31,6 +35,7 @@ from ..core.labels import ACCEPT, AUTO, REJECT
 from ..core.library import Library
 from ..core.names import is_image_name as is_image_name  # for the search bar: widgets ask the app layer
 from ..core.pipeline import Controls, Progress, default_workers
+from ..core.search import QueryEncoder
 from ..core.watcher import Watcher
 from .encoder_process import RemoteEncoder, decoder_pool
 from .tasks import TaskRunner, named_pool, readable
@@ -150,6 +155,8 @@ class LibrarySession(QObject):
         self._jobs = TaskRunner(self._pool, self)
         self._encoder: RemoteEncoder | None = None
         self._encoder_lock = threading.Lock()
+        self._texts: TextEncoder | None = None  # the library model's text tower, for search
+        self._texts_lock = threading.Lock()
         self._controls = Controls()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -185,6 +192,7 @@ class LibrarySession(QObject):
             if self.model_name is None:
                 self.modelNeeded.emit()
             else:
+                self._prepare_search()
                 self._start_indexer()
 
         self._jobs.submit(work, done, self.error.emit)
@@ -242,6 +250,7 @@ class LibrarySession(QObject):
         def done(_: str) -> None:
             self.model_name = model
             self._drop_encoder()
+            self._prepare_search()
             self.request_indexing()
 
         self._run(work, done)
@@ -272,6 +281,31 @@ class LibrarySession(QObject):
                 self._encoder = RemoteEncoder(model, None if self.device == "auto" else self.device)
                 self.modelReady.emit(model, self._encoder.info.device)
             return self._encoder
+
+    def query_encoder(self) -> QueryEncoder:
+        """A search's encoder: texts through the text tower in this process, example photos (and texts of a
+        file only torch reads) through the model's process."""
+        model = self._require().model
+        if model is None:
+            raise LibraryError("choose a model first")
+        with self._texts_lock:
+            if self._texts is None or self._texts.model != model:
+                self._texts = TextEncoder(model)
+            texts = self._texts
+        return QueryEncoder(texts, self.encoder, (NeedsTorchError,))
+
+    def _prepare_search(self) -> None:
+        """Read the text tower (and the tokenizer) now, in the background, so that the first search answers at
+        once. Only a model whose file is here: a download waits until a search asks for it."""
+        def work() -> None:
+            texts = self.query_encoder().texts
+            if isinstance(texts, TextEncoder) and texts.identity is not None:
+                try:
+                    texts.prepare()
+                except NeedsTorchError:
+                    pass  # such a file's texts go through the model's process
+
+        self._jobs.submit(work, None, lambda _: None)  # a failure here is told when a search meets it
 
     # Folders and the photo list
 
@@ -463,7 +497,7 @@ class LibrarySession(QObject):
         generation = self._search_generation
 
         def work() -> list[SearchHit]:
-            encoder = self.encoder()
+            encoder = self.query_encoder()
             library = self._require()
             with library.lock:
                 results = library.search(encoder, text, k=limit, folder=folder)

@@ -4,16 +4,21 @@ photosort.cli.parser)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
 
 from ..core.catalog import Folder
 from ..core.errors import LibraryError, NoModelError
 from ..core.library import Library, explain, library_location
 from ..core.pipeline import Controls, IndexRun, Progress
+from ..core.search import QueryEncoder
 from ..devices import AUTO, DEVICES
 from .progress import ProgressLine
 
@@ -109,15 +114,52 @@ def say_notices(library: Library) -> None:
 
 def load_encoder(model: str, device: str = "auto"):
     """The library's model, downloaded with a progress bar if it is a published one not yet here."""
-    from ..clip import ClipError, DownloadError, Encoder, ModelNotFoundError
+    from ..clip import Encoder
 
     progress = ProgressLine(f"downloading {model}")
-    try:
+    with _model_errors(model, progress):
         return Encoder.load(model, None if device == "auto" else device, progress=progress)
+
+
+def query_encoder(model: str) -> QueryEncoder:
+    """A search's encoder: texts through the numpy text tower (torch is never imported for them), example photos
+    through the full model, loaded only when the query has one."""
+    from ..clip import NeedsTorchError
+
+    return QueryEncoder(_TextEncoder(model), lambda: load_encoder(model), (NeedsTorchError,))
+
+
+class _TextEncoder:
+    """photosort.clip.TextEncoder, drawing a download's progress and saying its failures as the CLI does."""
+
+    def __init__(self, model: str):
+        from ..clip import TextEncoder
+
+        self.progress = ProgressLine(f"downloading {model}")
+        self.encoder = TextEncoder(model, progress=self.progress)
+
+    @property
+    def identity(self) -> str | None:
+        return self.encoder.identity
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        with _model_errors(self.encoder.model, self.progress):
+            return self.encoder.encode_texts(texts)
+
+
+@contextlib.contextmanager
+def _model_errors(model: str, progress: ProgressLine) -> Iterator[None]:
+    """A model that cannot be had, in one line that says what to do; the progress line closed either way."""
+    from ..clip import ClipError, DownloadError, ModelNotFoundError, NeedsTorchError
+
+    try:
+        yield
     except (DownloadError, ModelNotFoundError) as error:
         # The download error already says how to import a copy; add the model that needs no download.
         raise NoModelError(f"{str(error).splitlines()[0].rstrip('.')}. Or try the bundled demo model: "
                            f"`--model {DEMO_MODEL}`.") from error
+    except NeedsTorchError:
+        raise  # not for the user: the full model reads that file
     except ClipError as error:
         raise NoModelError(f"cannot load the model {model!r}: {error}") from error
     finally:
@@ -214,8 +256,7 @@ def run_search(args: argparse.Namespace) -> int:
         model = library.model
         if not model:
             raise LibraryError("this library is empty: run `photosort index PATH` first")
-        encoder = load_encoder(model)
-        results = library.search(encoder, args.query, args.image, args.k)
+        results = library.search(query_encoder(model), args.query, args.image, args.k)
         say_notices(library)
     shown = results if args.all else [result for result in results if result.relevant]
     if args.json:

@@ -9,7 +9,8 @@ The public surface mirrors openai/CLIP::
     logits_per_image, logits_per_text = model(image, tokens)
 
 Names are imported on first use, so torch-free parts (the preprocessing arithmetic, the synthetic shapes
-world) can be used without paying for importing torch, which takes seconds: `photosort status` must not.
+world, the tokenizer, `TextEncoder`'s numpy text tower) can be used without paying for importing torch, which
+takes seconds: `photosort status` must not, nor a text search.
 """
 
 from __future__ import annotations
@@ -21,14 +22,15 @@ _EXPORTS = {
     "build_model": "build", "infer_config": "build",
     "Encoder": "encoder",
     "CheckpointError": "errors", "ChecksumError": "errors", "ClipError": "errors", "DownloadError": "errors",
-    "ModelNotFoundError": "errors", "TextTooLongError": "errors",
+    "ModelNotFoundError": "errors", "NeedsTorchError": "errors", "TextTooLongError": "errors",
     "available_models": "install", "import_checkpoint": "install", "local_models": "install",
     "model_path": "install",
     "detected_devices": "loader", "load": "loader", "resolve_device": "loader",
     "CLIP": "model",
     "Preprocess": "preprocess",
     "MODELS": "registry", "RECOMMENDED_MODEL": "registry", "ModelInfo": "registry",
-    "tokenize": "tokenizer",
+    "TextEncoder": "text_encoder",
+    "token_ids": "tokenizer", "tokenize": "tokenizer",
     "ensemble_text_embedding": "zeroshot", "load_templates": "zeroshot", "zero_shot_classifier": "zeroshot",
     "zero_shot_probabilities": "zeroshot",
 }

@@ -42,10 +42,12 @@ class Encoder:
 
     @torch.inference_mode()
     def encode_texts(self, texts: list[str]) -> np.ndarray:
-        """[len(texts), dim] unit vectors; a text longer than the context is cut, not refused (search boxes)."""
+        """[len(texts), dim] unit vectors; a text longer than the context is cut, not refused (search boxes).
+
+        On the CPU always in float32, never bf16: a query costs a few milliseconds either way, and a text's vector
+        must not depend on which encoder made it (this one, or the numpy TextEncoder that searches use)."""
         tokens = tokenize(texts, truncate=True).to(self.device)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cpu_bfloat16):
-            return self._unit(self.model.encode_text(tokens))
+        return self._unit(self.model.encode_text(tokens))
 
     def describe(self) -> str:
         """What the model runs on, in words: "NVIDIA H100 (CUDA, float16)", "CPU (bf16 matrix units)"."""

@@ -23,3 +23,8 @@ class ChecksumError(DownloadError):
 
 class TextTooLongError(ClipError, ValueError):
     """A text does not fit the model's context length and truncation was not asked for."""
+
+
+class NeedsTorchError(CheckpointError):
+    """A checkpoint in a format only torch reads (a pre-2019 pickle, an archive from a big-endian machine): the
+    numpy text tower cannot read it, the full model can."""

@@ -23,10 +23,13 @@ from .download import (
     record_verified,
     sha256_of,
 )
-from .errors import CheckpointError, DownloadError, ModelNotFoundError
+from .errors import CheckpointError, ClipError, DownloadError, ModelNotFoundError
 from .registry import ACTIVATIONS, MODELS, ModelInfo
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
+# A checkpoint file with no registry entry says nothing of its activation: OpenAI's QuickGELU is the default.
+DEFAULT_ACTIVATION = "quick_gelu"
+
 # Beside a checkpoint of no published model: what its weights cannot say (its activation), as JSON.
 SETTINGS_SUFFIX = ".json"
 
@@ -137,6 +140,27 @@ def local_model_activation(checkpoint: Path) -> str | None:
     except (OSError, ValueError, AttributeError):
         return None
     return activation if activation in ACTIVATIONS else None
+
+
+def resolve_checkpoint(name_or_path: str | os.PathLike, activation: str | None = None,
+                       progress: Callable[[int, int | None], None] | None = None) -> tuple[Path, str]:
+    """The checkpoint file of a model name (downloaded if it is a published one not here) or of a file path,
+    and its activation: `activation` if given, else the registry's, else what was recorded beside an imported
+    file, else DEFAULT_ACTIVATION."""
+    name = os.fspath(name_or_path)
+    info = MODELS.get(name)
+    if info is not None or name in local_models():
+        path = model_path(name, progress)
+    else:
+        path = Path(name)
+        if not path.is_file():
+            raise ModelNotFoundError(f"{name!r} is neither a checkpoint file nor a known model "
+                                     f"({', '.join(available_models())})")
+    if activation is None:
+        activation = info.activation if info else local_model_activation(path) or DEFAULT_ACTIVATION
+    if activation not in ACTIVATIONS:
+        raise ClipError(f"unknown activation {activation!r}; expected one of {', '.join(ACTIVATIONS)}")
+    return path, activation
 
 
 def installed_path(name: str) -> Path | None:

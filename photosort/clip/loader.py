@@ -6,23 +6,18 @@ import functools
 import os
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 
 from ..devices import AUTO
 from .build import build_model, convert_to_half
 from .checkpoints import read_state_dict
-from .errors import ClipError, ModelNotFoundError
-from .install import available_models, local_model_activation, local_models, model_path
-from .model import ACTIVATIONS, CLIP
+from .errors import ClipError
+from .install import resolve_checkpoint
+from .model import CLIP
 from .preprocess import Preprocess
-from .registry import MODELS
 
 DEVICE_VARIABLE = "PHOTOSORT_DEVICE"  # auto, cpu, cuda, cuda:N or mps: overrides the automatic choice
-# A checkpoint file with no registry entry says nothing of its activation: OpenAI's QuickGELU is the default.
-DEFAULT_ACTIVATION = "quick_gelu"
-
 
 PRECISION_VARIABLE = "PHOTOSORT_CPU_BF16"  # 0 or 1: overrides the hardware check below
 # The instructions with which torch's CPU kernels (oneDNN) multiply bf16 matrices natively, several times faster
@@ -87,19 +82,7 @@ def load(name_or_path: str | os.PathLike, device: str | torch.device | None = No
     On CUDA and MPS the model runs in fp16 (fp32 there if fp16 fails); if the device fails, it runs on the CPU
     in fp32, with a warning.
     """
-    name = os.fspath(name_or_path)
-    info = MODELS.get(name)
-    if info is not None or name in local_models():
-        path = model_path(name, progress)
-    else:
-        path = Path(name)
-        if not path.is_file():
-            raise ModelNotFoundError(f"{name!r} is neither a checkpoint file nor a known model "
-                                     f"({', '.join(available_models())})")
-    if activation is None:
-        activation = info.activation if info else local_model_activation(path) or DEFAULT_ACTIVATION
-    if activation not in ACTIVATIONS:
-        raise ClipError(f"unknown activation {activation!r}; expected one of {', '.join(ACTIVATIONS)}")
+    path, activation = resolve_checkpoint(name_or_path, activation, progress)
     state_dict = read_state_dict(path)
     target = resolve_device(device)
     model = _place(state_dict, activation, target)

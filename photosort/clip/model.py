@@ -15,15 +15,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .architecture import HEAD_WIDTH, MLP_RATIO, QUICK_GELU_ALPHA
 from .registry import ACTIVATIONS
 
-HEAD_WIDTH = 64  # every CLIP model uses 64-wide attention heads
-MLP_RATIO = 4  # hidden width of each Transformer MLP, relative to the model width
 RESNET_DOWNSAMPLE = 32  # a modified ResNet's output grid is its input resolution / 32
 RESNET_EXPANSION = 4  # output channels of a bottleneck, relative to its inner width
 # A ResNet's feature width is its stem width times 32 (stem width * 8 at layer4 * bottleneck expansion 4).
 RESNET_FEATURE_RATIO = 8 * RESNET_EXPANSION
-QUICK_GELU_ALPHA = 1.702  # the sigmoid approximation of GELU that OpenAI's models were trained with
 INITIAL_LOGIT_SCALE = 1 / 0.07  # CLIP's initial temperature; stored as its log
 
 

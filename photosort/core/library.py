@@ -50,6 +50,7 @@ from .query import Query
 from .relevance import Background
 from .scan import ScanReport, scan
 # SearchResult and TextImageEncoder are in Library's own signatures: callers may import them from here too.
+from .query_cache import QueryCache
 from .search import Search, SearchResult, TextImageEncoder, unit
 from .postgres import (PgSearchIndex, PgVectorStore, PostgresCatalog, describe, is_database_error, is_database_uri,
                        shown_location)
@@ -170,7 +171,9 @@ class Library:
         self._index: SearchIndex | None = None
         self._ours: set[int] | None = None  # the folders held by an `indexing` run
         self.index_state = ""  # what opening the index did: loaded, updated, rebuilt (why)
-        self._search = Search(self.catalog, self.vectors, self.labels, self.index, self._require_model)
+        self.query_cache = QueryCache(self.folder)
+        self._search = Search(self.catalog, self.vectors, self.labels, self.index, self._require_model,
+                              self.query_cache)
 
     def _open_shared(self, catalog: PostgresCatalog) -> None:
         """The stores in PostgreSQL, over one connection (a batch's vectors and photo states commit together)."""
@@ -207,6 +210,7 @@ class Library:
         try:
             self._save_index()
             self.catalog.close()
+            self.query_cache.close()
         finally:
             self.writer_lock.release()
 

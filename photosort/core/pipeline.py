@@ -30,7 +30,8 @@ from .vectors import VectorStore, as_stored
 class PictureEncoder(Protocol):
     """What the pipeline needs of a model (photosort.clip.Encoder is one)."""
 
-    resolution: int
+    @property
+    def resolution(self) -> int: ...  # the side of the square pictures it takes
 
     def encode_pictures(self, pictures: np.ndarray) -> np.ndarray: ...
 

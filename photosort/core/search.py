@@ -4,8 +4,9 @@ photosort.core.relevance).
 
 `Search` is given what it reads (the catalog, the vector store, the labels, the open index and the library's
 model) and keeps what it may reuse while the library is open: the vectors of recent query texts, and the sample
-that tells the level of unrelated photos. It takes no lock: as with the library's other calls, callers hold the
-library's lock around each call.
+that tells the level of unrelated photos. Query vectors are also kept on disk (photosort.core.query_cache), so a
+query searched before needs no model in a new process either. It takes no lock: as with the library's other
+calls, callers hold the library's lock around each call.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .index import SearchIndex
 from .labels import LabelBook
 from .pipeline import PictureEncoder
 from .query import Query, Term, parse
+from .query_cache import QueryCache, cache_key
 from .relevance import Background, background, sample_ids
 from .vectors import VectorStore
 
@@ -51,9 +53,52 @@ class TextImageEncoder(PictureEncoder, Protocol):
     """What search and tagging need of a model: pictures and texts in one space (photosort.clip.Encoder, and the
     app's RemoteEncoder, are such)."""
 
-    dim: int
+    def encode_texts(self, texts: list[str]) -> np.ndarray: ...
+
+
+class TextEncoder(Protocol):
+    """What a query's texts need: photosort.clip.TextEncoder (numpy, no torch), or a full model."""
 
     def encode_texts(self, texts: list[str]) -> np.ndarray: ...
+
+
+class QueryEncoder:
+    """A search's encoder: texts through a light text encoder (photosort.clip.TextEncoder: no torch, weights read
+    on the first text not already known), example photos through the full model, made only when a query has
+    one. A model file the light encoder cannot read (`cannot_read`: the errors it raises for a format only torch
+    reads) has its texts encoded by the full model instead."""
+
+    def __init__(self, texts: TextEncoder, full: Callable[[], TextImageEncoder],
+                 cannot_read: tuple[type[Exception], ...] = ()):
+        self.texts = texts
+        self._make_full = full
+        self._cannot_read = cannot_read
+        self._full: TextImageEncoder | None = None
+
+    @property
+    def identity(self) -> str | None:
+        """The text encoder's model and file, for the query cache (None: do not cache)."""
+        return getattr(self.texts, "identity", None)
+
+    def full(self) -> TextImageEncoder:
+        if self._full is None:
+            self._full = self._make_full()
+        return self._full
+
+    @property
+    def resolution(self) -> int:
+        return self.full().resolution
+
+    def encode_pictures(self, pictures: np.ndarray) -> np.ndarray:
+        return self.full().encode_pictures(pictures)
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        if self._full is None:
+            try:
+                return self.texts.encode_texts(texts)
+            except self._cannot_read:
+                pass
+        return self.full().encode_texts(texts)
 
 
 class Search:
@@ -61,12 +106,13 @@ class Search:
     library's model, raising LibraryError when it has none yet."""
 
     def __init__(self, catalog: SqlCatalog, vectors: VectorStore, labels: LabelBook,
-                 index: Callable[[], SearchIndex | None], model: Callable[[], str]):
+                 index: Callable[[], SearchIndex | None], model: Callable[[], str], cache: QueryCache | None = None):
         self.catalog = catalog
         self.vectors = vectors
         self.labels = labels
         self._open_index = index
         self._require_model = model
+        self.cache = cache
         self._texts: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._sample: tuple[str, np.ndarray] | None = None  # (catalog state, vectors) for relevance
 
@@ -108,7 +154,8 @@ class Search:
         state = self.catalog.content_state
         if self._sample is None or self._sample[0] != state:
             model = self._require_model()
-            wanted = sample_ids(self.vectors.searchable_ids(model))
+            index = self._open_index()  # holds the searchable photos: no query over the whole catalog
+            wanted = sample_ids(index.ids if index is not None else self.vectors.searchable_ids(model))
             self._sample = (state, self.vectors.photo_vectors(model, wanted.tolist())[1])
         sample = self._sample[1]
         return background(sample @ vector if len(sample) else np.zeros(0))
@@ -180,7 +227,7 @@ class Search:
 
     def query_vector(self, encoder: TextImageEncoder, query: Query) -> np.ndarray:
         """The weighted sum of the terms' unit vectors (avoided terms subtract), as a unit vector."""
-        total = np.zeros(encoder.dim, np.float32)
+        total: np.ndarray | float = 0.0
         for term in query.terms:
             if term.text is not None:
                 part = self.text_vector(encoder, term.text)
@@ -191,17 +238,24 @@ class Search:
         norm = float(np.linalg.norm(total))
         if norm < 1e-6:
             raise LibraryError("the query's terms cancel each other out")
-        return total / norm
+        return np.asarray(total, np.float32) / norm
 
-    def text_vector(self, encoder: TextImageEncoder, text: str) -> np.ndarray:
-        """A query text's unit vector, encoded once while the library is open. A short text is read through
-        the model's template ensemble ("dog" as "a photo of dog.", ...), averaged."""
+    def text_vector(self, encoder: TextEncoder, text: str) -> np.ndarray:
+        """A query text's unit vector, encoded once while the library is open, and kept on disk for the next
+        time when the encoder says what its vectors depend on (`identity`). A short text is read through the
+        model's template ensemble ("dog" as "a photo of dog.", ...), averaged."""
         key = (self._require_model(), text)
         if key in self._texts:
             self._texts.move_to_end(key)
             return self._texts[key]
         prompts = expand(text, templates_for(key[0])) if is_short_query(text) else [text]
-        vector = unit(encoder.encode_texts(prompts).mean(axis=0))
+        identity = getattr(encoder, "identity", None)
+        stored_key = cache_key(identity, prompts) if identity is not None and self.cache is not None else None
+        vector = self.cache.get(stored_key, self.vectors.dimension(key[0])) if stored_key and self.cache else None
+        if vector is None:
+            vector = unit(encoder.encode_texts(prompts).mean(axis=0))
+            if stored_key and self.cache:
+                self.cache.put(stored_key, vector)
         self._texts[key] = vector
         if len(self._texts) > TEXT_CACHE_SIZE:
             self._texts.popitem(last=False)

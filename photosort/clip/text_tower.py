@@ -1,0 +1,168 @@
+"""CLIP's text Transformer in numpy: a search query's vector without importing torch.
+
+It computes what `CLIP.encode_text` computes (photosort.clip.model), in float32, from the same checkpoint
+tensors: token and position embeddings, causal pre-norm blocks (attention, then an MLP with QuickGELU or GELU),
+the final LayerNorm at each row's end-of-text token, and the projection into the shared space. Only the text
+tower's tensors are read (photosort.clip.stored); the token embedding stays mapped from the file, and only the
+rows a query uses are read from it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CheckpointError
+from .architecture import HEAD_WIDTH, LAYER_NORM_EPSILON, QUICK_GELU_ALPHA
+from .registry import ACTIVATIONS
+from .stored import StoredTensor, as_float32, read_tensors
+
+# The text tower's tensors in a CLIP state dict (the image tower's all start "visual.").
+TEXT_PREFIXES = ("transformer.", "token_embedding.", "positional_embedding", "ln_final.", "text_projection")
+BLOCK_KEYS = ("ln_1.weight", "ln_1.bias", "attn.in_proj_weight", "attn.in_proj_bias", "attn.out_proj.weight",
+              "attn.out_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias",
+              "mlp.c_proj.weight", "mlp.c_proj.bias")
+# Abramowitz & Stegun 7.1.26: erf(x) = 1 - (a1 t + ... + a5 t^5) exp(-x^2), t = 1 / (1 + p x), for x >= 0, within
+# 1.5e-7 of the true value. numpy has no erf, and exact GELU needs one; evaluated in float64.
+ERF_P = 0.3275911
+ERF_COEFFICIENTS = (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)  # a5 .. a1
+
+
+def is_text_key(key: str) -> bool:
+    return key.startswith(TEXT_PREFIXES)
+
+
+@dataclass(frozen=True)
+class _Block:
+    """One residual block's weights, float32; matrices as stored ([out, in]), applied as x @ W.T."""
+
+    ln_1_weight: np.ndarray
+    ln_1_bias: np.ndarray
+    in_proj_weight: np.ndarray  # [3 * width, width]: queries, keys, values
+    in_proj_bias: np.ndarray
+    out_proj_weight: np.ndarray  # [width, width]
+    out_proj_bias: np.ndarray
+    ln_2_weight: np.ndarray
+    ln_2_bias: np.ndarray
+    fc_weight: np.ndarray  # [4 * width, width]
+    fc_bias: np.ndarray
+    proj_weight: np.ndarray  # [width, 4 * width]
+    proj_bias: np.ndarray
+
+
+class TextTower:
+    """The text half of a CLIP: token ids in, (not normalised) embeddings out."""
+
+    def __init__(self, tensors: Mapping[str, StoredTensor], activation: str = "quick_gelu"):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; expected one of {ACTIVATIONS}")
+        missing = [key for key in ("token_embedding.weight", "positional_embedding", "ln_final.weight",
+                                   "ln_final.bias", "text_projection") if key not in tensors]
+        if missing:
+            raise CheckpointError(f"not a CLIP text tower: missing {', '.join(missing)}")
+        self.activation = activation
+        self.token_embedding = tensors["token_embedding.weight"]  # [vocab, width], left in the file
+        self.positional_embedding = tensors["positional_embedding"].array()  # [context, width]
+        self.ln_final_weight = tensors["ln_final.weight"].array()
+        self.ln_final_bias = tensors["ln_final.bias"].array()
+        self.text_projection = tensors["text_projection"].array()  # [width, embed_dim]
+        depth = len({key.split(".")[2] for key in tensors if key.startswith("transformer.resblocks.")})
+        try:
+            self.blocks = [_Block(*(tensors[f"transformer.resblocks.{index}.{key}"].array() for key in BLOCK_KEYS))
+                           for index in range(depth)]
+        except KeyError as error:
+            raise CheckpointError(f"not a CLIP text tower: missing {error.args[0]}") from None
+        self.context_length, self.width = self.positional_embedding.shape
+        self.embed_dim = self.text_projection.shape[1]
+        self.heads = self.width // HEAD_WIDTH
+        if self.token_embedding.shape[1:] != (self.width,) or self.ln_final_weight.shape != (self.width,) \
+                or self.text_projection.shape[0] != self.width:
+            raise CheckpointError("not a CLIP text tower: its tensors' widths disagree")
+
+    @classmethod
+    def read(cls, path: str | Path, activation: str = "quick_gelu") -> TextTower:
+        """The text tower of a checkpoint file (safetensors, torch.save zip or TorchScript)."""
+        return cls(read_tensors(path, is_text_key), activation)
+
+    def encode(self, tokens: np.ndarray) -> np.ndarray:
+        """[batch, context] token ids -> [batch, embed_dim] float32 (not normalised), as CLIP.encode_text.
+
+        The feature is read at each row's end-of-text token (the row's highest id); under the causal mask
+        nothing after the batch's last one can change it, so the padding beyond is never computed."""
+        tokens = np.asarray(tokens)
+        if tokens.ndim != 2 or tokens.shape[1] > self.context_length:
+            raise ValueError(f"tokens of shape {tokens.shape}: expected [batch, at most {self.context_length}]")
+        batch = tokens.shape[0]
+        if batch == 0:
+            return np.zeros((0, self.embed_dim), np.float32)
+        ends = tokens.argmax(axis=-1)  # [batch]
+        length = int(ends.max()) + 1
+        tokens = tokens[:, :length].astype(np.int64)  # [batch, length]
+        if tokens.min() < 0 or tokens.max() >= self.token_embedding.shape[0]:
+            raise ValueError("a token id lies outside the model's vocabulary")
+        x = as_float32(self.token_embedding.raw()[tokens], self.token_embedding.dtype)  # [batch, length, width]
+        x += self.positional_embedding[:length]
+        # Each position sees itself and the positions before it.
+        causal_mask = np.triu(np.full((length, length), -np.inf, np.float32), 1)  # [length, length]
+        for block in self.blocks:
+            x = x + self._attention(_layer_norm(x, block.ln_1_weight, block.ln_1_bias), block, causal_mask)
+            x = x + self._mlp(_layer_norm(x, block.ln_2_weight, block.ln_2_bias), block)
+        x = x[np.arange(batch), ends]  # [batch, width]
+        x = _layer_norm(x, self.ln_final_weight, self.ln_final_bias)
+        return x @ self.text_projection  # [batch, embed_dim]
+
+    def _attention(self, x: np.ndarray, block: _Block, causal_mask: np.ndarray) -> np.ndarray:
+        batch, length, width = x.shape
+        head_width = width // self.heads
+        qkv = _linear(x, block.in_proj_weight, block.in_proj_bias)  # [batch, length, 3 * width]
+        qkv = qkv.reshape(batch, length, 3, self.heads, head_width).transpose(2, 0, 3, 1, 4)
+        q, k, v = qkv  # each [batch, heads, length, head_width]
+        scores = (q @ k.transpose(0, 1, 3, 2)) * np.float32(1 / math.sqrt(head_width))  # [b, heads, len, len]
+        scores += causal_mask
+        scores -= scores.max(axis=-1, keepdims=True)
+        weights = np.exp(scores)
+        weights /= weights.sum(axis=-1, keepdims=True)
+        out = (weights @ v).transpose(0, 2, 1, 3).reshape(batch, length, width)  # [batch, length, width]
+        return _linear(out, block.out_proj_weight, block.out_proj_bias)
+
+    def _mlp(self, x: np.ndarray, block: _Block) -> np.ndarray:
+        hidden = _linear(x, block.fc_weight, block.fc_bias)  # [batch, length, 4 * width]
+        hidden = _quick_gelu(hidden) if self.activation == "quick_gelu" else _gelu(hidden)
+        return _linear(hidden, block.proj_weight, block.proj_bias)
+
+
+def _linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """x @ W.T + b over the last axis, as one matrix product over every row."""
+    rows = x.reshape(-1, x.shape[-1]) @ weight.T  # [rows, out]
+    rows += bias
+    return rows.reshape(*x.shape[:-1], weight.shape[0])
+
+
+def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    centred = x - x.mean(axis=-1, keepdims=True)
+    variance = np.square(centred).mean(axis=-1, keepdims=True)  # biased, as torch's
+    return centred / np.sqrt(variance + np.float32(LAYER_NORM_EPSILON)) * weight + bias
+
+
+def _quick_gelu(x: np.ndarray) -> np.ndarray:
+    """x * sigmoid(1.702 x), with the sigmoid as (1 + tanh(z / 2)) / 2: no overflow for large |x|."""
+    return x * (np.float32(0.5) * (np.float32(1) + np.tanh(np.float32(QUICK_GELU_ALPHA / 2) * x)))
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    """x * Phi(x) = x (1 + erf(x / sqrt 2)) / 2, the exact GELU of torch.nn.GELU()."""
+    z = x.astype(np.float64) / math.sqrt(2)
+    return (x * (0.5 * (1.0 + _erf(z)))).astype(np.float32)
+
+
+def _erf(z: np.ndarray) -> np.ndarray:
+    magnitude = np.abs(z)
+    t = 1.0 / (1.0 + ERF_P * magnitude)
+    polynomial = np.zeros_like(t)
+    for coefficient in ERF_COEFFICIENTS:
+        polynomial = (polynomial + coefficient) * t
+    return np.sign(z) * (1.0 - polynomial * np.exp(-magnitude * magnitude))
