@@ -159,3 +159,21 @@ def test_a_model_file_only_torch_reads_still_answers_text_queries(tmp_path):
     assert indexed.returncode == 0, indexed.stderr
     results = search(tmp_path / "library", "red circle")
     assert results and kind_of(results[0]["path"]) == ("red", "circle")
+
+
+def test_a_model_file_replaced_while_open_is_read_again(tmp_path, small_vit_state_dict):
+    """The app keeps its text tower while it runs: a checkpoint replaced in place (same name) gives the new
+    file's vectors, never the old tower's under the new file's name."""
+    from safetensors.torch import save_file
+
+    path = tmp_path / "model.safetensors"
+    save_file({key: value.contiguous() for key, value in small_vit_state_dict.items()}, path)
+    encoder = TextEncoder(path)
+    before = encoder.encode_texts(["a red circle"])
+    changed = {key: value.roll(1, dims=1) if key == "text_projection" else value
+               for key, value in small_vit_state_dict.items()}
+    save_file({key: value.contiguous() for key, value in changed.items()}, tmp_path / "new.safetensors")
+    (tmp_path / "new.safetensors").replace(path)
+    after = encoder.encode_texts(["a red circle"])
+    fresh = TextEncoder(path).encode_texts(["a red circle"])
+    assert np.allclose(after, fresh, atol=1e-6) and not np.allclose(after, before, atol=1e-3)

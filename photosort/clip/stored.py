@@ -85,8 +85,12 @@ class StoredTensor:
                                                [step * itemsize for step in stride], writeable=False)
 
     def array(self) -> np.ndarray:
-        """A floating tensor as float32, copied out of the file."""
-        return as_float32(self.raw(), self.dtype)
+        """A floating tensor as float32: a read-only view of the file where it is stored so (no copy, and its
+        pages shared with the system's file cache), else converted into memory of its own."""
+        raw = self.raw()
+        if self.dtype == "F32" and raw.flags.c_contiguous:
+            return raw
+        return as_float32(raw, self.dtype)
 
 
 def as_float32(raw: np.ndarray, dtype: str) -> np.ndarray:

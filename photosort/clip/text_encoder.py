@@ -32,6 +32,7 @@ class TextEncoder:
         self.model = os.fspath(model)
         self._progress = progress
         self._tower: TextTower | None = None
+        self._read_from: str | None = None  # the identity of the file the tower was read from
         self._lock = threading.Lock()
 
     @property
@@ -51,11 +52,12 @@ class TextEncoder:
         return self.tower().embed_dim
 
     def tower(self) -> TextTower:
-        """The model's text tower, read (and downloaded, for a published model not here) on first use. Raises
-        NeedsTorchError for a file only torch reads."""
+        """The model's text tower, read (and downloaded, for a published model not here) on first use, and read
+        again if the file has been replaced since. Raises NeedsTorchError for a file only torch reads."""
         with self._lock:
-            if self._tower is None:
+            if self._tower is None or self._read_from != self.identity:
                 path, activation = resolve_checkpoint(self.model, progress=self._progress)
+                self._read_from = self.identity
                 self._tower = TextTower.read(path, activation)
             return self._tower
 

@@ -242,20 +242,23 @@ class Search:
 
     def text_vector(self, encoder: TextEncoder, text: str) -> np.ndarray:
         """A query text's unit vector, encoded once while the library is open, and kept on disk for the next
-        time when the encoder says what its vectors depend on (`identity`). A short text is read through the
-        model's template ensemble ("dog" as "a photo of dog.", ...), averaged."""
-        key = (self._require_model(), text)
+        time when the encoder says what its vectors depend on (`identity`: the model and its file as it is).
+        A short text is read through the model's template ensemble ("dog" as "a photo of dog.", ...),
+        averaged."""
+        model = self._require_model()
+        identity: str | None = getattr(encoder, "identity", None)
+        key = (identity or model, text)
         if key in self._texts:
             self._texts.move_to_end(key)
             return self._texts[key]
-        prompts = expand(text, templates_for(key[0])) if is_short_query(text) else [text]
-        identity = getattr(encoder, "identity", None)
-        stored_key = cache_key(identity, prompts) if identity is not None and self.cache is not None else None
-        vector = self.cache.get(stored_key, self.vectors.dimension(key[0])) if stored_key and self.cache else None
+        prompts = expand(text, templates_for(model)) if is_short_query(text) else [text]
+        cache = self.cache if identity is not None else None
+        stored_key = cache_key(identity, prompts) if identity is not None else ""
+        vector = cache.get(stored_key, self.vectors.dimension(model)) if cache is not None else None
         if vector is None:
             vector = unit(encoder.encode_texts(prompts).mean(axis=0))
-            if stored_key and self.cache:
-                self.cache.put(stored_key, vector)
+            if cache is not None:
+                cache.put(stored_key, vector)
         self._texts[key] = vector
         if len(self._texts) > TEXT_CACHE_SIZE:
             self._texts.popitem(last=False)
