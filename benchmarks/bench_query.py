@@ -5,7 +5,7 @@
 - the phases of a cold search in this tree (imports, catalog, tokenizer, weights, encoding, index, search,
   output), each timed in one process in the order the command meets them;
 - warm: a whole text query in a process that has everything loaded, numpy's text tower against torch's;
-- the app: from its window shown to the first search's answer, the library opening in between.
+- the app: from its window shown to its photos listed, then the first search, entered at once, to its answer.
 
 Libraries of synthetic photos (a one-byte file each, its row and a clustered vector written through the engine's
 own stores, a saved index: the app's scan at start finds every file as recorded) and a random ViT-B-32-256
@@ -80,7 +80,8 @@ mark("output")
 print(json.dumps([(name, later - earlier) for (_, earlier), (name, later) in zip(marks, marks[1:])]))
 """
 
-# The desktop app over a library: window shown, library open, first search answered (seconds from shown).
+# The desktop app over a library: its window shown, the library open and its photos listed in the grid; then a
+# query entered, as a person would once the window shows its photos, and answered (seconds from shown).
 APP = r"""
 import json, os, sys, time
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -97,7 +98,10 @@ shown = time.perf_counter()
 times = {}
 def opened(_):
     times["opened"] = time.perf_counter() - shown
-    window.search_bar.search_for(sys.argv[3])
+def listed(rows):
+    if "listed" not in times and rows:
+        times["listed"] = time.perf_counter() - shown
+        window.search_bar.search_for(sys.argv[3])
 def answered(_generation, hits):
     times["answered"] = time.perf_counter() - shown
     times["hits"] = len(hits)
@@ -106,6 +110,7 @@ def failed(_generation, message):
     times["failed"] = message
     app.quit()
 session.opened.connect(opened)
+session.photosChanged.connect(listed)
 session.searchDone.connect(answered)
 session.searchFailed.connect(failed)
 QTimer.singleShot(int(sys.argv[4]), app.quit)
@@ -114,6 +119,8 @@ window.close()
 session.close()
 print(json.dumps(times))
 """
+
+
 
 
 FILE_TIME_NS = 1_700_000_000 * 10**9  # every synthetic photo's modification time
@@ -224,10 +231,10 @@ def warm_latency(library: Path, model: Path, repeats: int = 3) -> dict[str, list
 
 def app_first_search(library: Path, versions: dict[str, Path], runs: int, env: dict[str, str], work: Path
                      ) -> dict[str, dict[str, str]]:
-    rows: dict[str, dict[str, str]] = {"library open": {}, "first answer": {}, "results": {}}
+    rows: dict[str, dict[str, str]] = {"photos listed": {}, "first search": {}, "results": {}}
     app_env = dict(env, QT_QPA_PLATFORM="offscreen")
     for name, source in versions.items():
-        opened, answered, hits = [], [], []
+        listed, answered, hits = [], [], []
         for run in range(runs):
             settings = work / f"app-{name}-{run}"
             settings.mkdir(parents=True, exist_ok=True)
@@ -237,11 +244,11 @@ def app_first_search(library: Path, versions: dict[str, Path], runs: int, env: d
             times = json.loads(out.strip().splitlines()[-1])
             if "answered" not in times:
                 raise RuntimeError(f"{name}: the app's search did not answer: {times}")
-            opened.append(times["opened"])
-            answered.append(times["answered"])
+            listed.append(times["listed"])
+            answered.append(times["answered"] - times["listed"])
             hits.append(times["hits"])
-        rows["library open"][name] = figures(opened)
-        rows["first answer"][name] = figures(answered)
+        rows["photos listed"][name] = figures(listed)
+        rows["first search"][name] = figures(answered)
         rows["results"][name] = f"{min(hits)}-{max(hits)}"  # the whole first page: a check that it searched
         (library / "query-vectors.sqlite").unlink(missing_ok=True)
     return rows
@@ -295,7 +302,8 @@ def main() -> int:
                 print(f"  {name:18} median {1000 * statistics.median(times):6.1f} ms, "
                       f"p95 {1000 * float(np.percentile(times, 95)):6.1f} ms")
             if not args.no_app:
-                table("the app: seconds from its window shown (its library opening, then the first search)",
+                table("the app: its photos listed (seconds from its window shown), then a first query entered and "
+                      "answered (seconds)",
                       app_first_search(library, versions, args.runs, env, work), list(versions))
             shutil.rmtree(library)
             shutil.rmtree(work / f"photos-{size}")

@@ -46,7 +46,7 @@ RUNS = [
     smoke("bench_near.py", "--baseline-tree", ".", "--work", "{work}", "--wallpapers", "{work}/none",
           figures=r"this tree +recall of copies \d\.\d+"),
     smoke("bench_query.py", "--sizes", "300", "--runs", "1", "--shape", "small", "--baseline-tree", ".",
-          figures=r"first answer +\d+\.\d+ / +\d+\.\d+ s +\d+\.\d+ / +\d+\.\d+ s"),
+          figures=r"first search +\d+\.\d+ / +\d+\.\d+ s +\d+\.\d+ / +\d+\.\d+ s"),
     smoke("bench_relevance.py", figures=r"held-out accuracy: prompt alone \d\.\d+"),
     smoke("bench_shared.py", "--photos", "300", "--queries", "5", "--writers-photos", "4", "--shape", "small",
           figures=r"PostgreSQL +\d+ s +p50 +\d+\.\d ms"),

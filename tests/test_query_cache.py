@@ -177,3 +177,13 @@ def test_a_model_file_replaced_while_open_is_read_again(tmp_path, small_vit_stat
     after = encoder.encode_texts(["a red circle"])
     fresh = TextEncoder(path).encode_texts(["a red circle"])
     assert np.allclose(after, fresh, atol=1e-6) and not np.allclose(after, before, atol=1e-3)
+
+
+def test_labels_are_read_without_torch(library):
+    """A label's prompts are texts: `photosort tag` reads them with the text tower, as search does."""
+    command = [sys.executable, "-c", NO_TORCH, "--library", str(library), "tag", "--label", "reds=red circle",
+               "--json"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    tagged = [path for path, labels in json.loads(result.stdout).items() if "reds" in labels]
+    assert tagged and all(kind_of(path)[0] == "red" for path in tagged)

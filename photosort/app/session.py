@@ -179,6 +179,10 @@ class LibrarySession(QObject):
         def work() -> tuple[Library, str | None]:
             # Another photosort writing to this library (a `photosort index`) is waited for, and the window says so.
             library = Library(self.folder, on_wait=self.message.emit, holder=APP_HOLDER)
+            try:
+                library.prepare_search()  # the index and the relevance sample: the first search is quick
+            except LibraryError as error:
+                library.notices.append(str(error))  # a damaged index is rebuilt and said: this is what failed
             return library, library.model
 
         def done(opened: tuple[Library, str | None]) -> None:
@@ -521,7 +525,7 @@ class LibrarySession(QObject):
                     library.rename_label(previous, name)
                 library.set_labels({name: prompts or [name]})
                 needs_model = library.needs_encoder_for_labels()
-            encoder = self.encoder() if needs_model else None
+            encoder = self.query_encoder() if needs_model else None  # label prompts: texts alone
             with library.lock:
                 library.retag(encoder, [name])
                 return _label_states(library)
@@ -545,7 +549,7 @@ class LibrarySession(QObject):
             library = self._require()
             with library.lock:
                 needs_model = library.needs_encoder_for_labels()
-            encoder = self.encoder() if needs_model else None
+            encoder = self.query_encoder() if needs_model else None  # label prompts: texts alone
             with library.lock:
                 library.retag(encoder)
                 return _label_states(library)

@@ -13,7 +13,7 @@ from ..core.errors import LibraryError
 from ..core.labels import ACCEPT, REJECT
 from ..core.library import Library
 from ..core.resolve import plan
-from .library import load_encoder, open_library
+from .library import open_library, query_encoder
 from .progress import ProgressLine
 
 # Similar clusters are different photos (burst frames): trashed only when asked for by name.
@@ -78,7 +78,7 @@ def run_tag(args: argparse.Namespace) -> int:
             label, paths = judged[0], judged[1:]
             if label not in library.labels.labels():
                 library.set_labels({label: [label]})
-            encoder = load_encoder(library.model) if library.needs_encoder_for_labels() else None
+            encoder = query_encoder(library.model) if library.needs_encoder_for_labels() else None
             if encoder is not None:
                 library.retag(encoder)
             unknown = library.judge(label, paths, ACCEPT if args.accept else REJECT)
@@ -87,7 +87,7 @@ def run_tag(args: argparse.Namespace) -> int:
             tagged = library.tagged_photos()
             counts = {label: sum(label in tags for tags in tagged.values())}
         else:
-            encoder = load_encoder(library.model) if library.needs_encoder_for_labels() else None
+            encoder = query_encoder(library.model) if library.needs_encoder_for_labels() else None
             counts = library.retag(encoder)
             tagged = library.tagged_photos()
     if args.json:

@@ -313,7 +313,7 @@ class Catalog(Protocol):
     def absorb_folder(self, inner_id: int, outer_id: int) -> None: ...
     def browse(self, order: str, folder: Path | None = None, tag: str | None = None,
                ids: list[int] | None = None) -> list[BrowseRow]: ...
-    def photos_in(self, folder_id: int) -> dict[str, Photo]: ...
+    def photos_in(self, folder_id: int, after: int = 0, limit: int | None = None) -> dict[str, Photo]: ...
     def photos_by_id(self, ids: Iterable[int]) -> dict[int, Photo]: ...
     def sample_of(self, folder_id: int, count: int) -> list[Photo]: ...
     def readable_photo_at(self, path: str) -> tuple[int, str] | None: ...
@@ -564,9 +564,12 @@ class SqlCatalog:
             fields[11] = os.fsencode(prefix) + fields[11]
         return Photo(*fields)
 
-    def photos_in(self, folder_id: int) -> dict[str, Photo]:
-        rows = self.db.execute(f"SELECT {self._COLUMNS} {self._FROM} WHERE p.folder_id = ?", (folder_id,))
-        return {row[1]: self._photo(row) for row in rows}
+    def photos_in(self, folder_id: int, after: int = 0, limit: int | None = None) -> dict[str, Photo]:
+        """A folder's photos by path: those whose id is above `after`, and the `limit` first of them by id."""
+        sql = f"SELECT {self._COLUMNS} {self._FROM} WHERE p.folder_id = ? AND p.id > ?"
+        if limit is not None:
+            sql += f" ORDER BY p.id LIMIT {int(limit)}"
+        return {row[1]: self._photo(row) for row in self.db.execute(sql, (folder_id, after))}
 
     def photos_by_id(self, ids: Iterable[int]) -> dict[int, Photo]:
         return {row[0]: self._photo(row) for row in select_in_chunks(

@@ -51,7 +51,7 @@ from .relevance import Background
 from .scan import ScanReport, scan
 # SearchResult and TextImageEncoder are in Library's own signatures: callers may import them from here too.
 from .query_cache import QueryCache
-from .search import Search, SearchResult, TextImageEncoder, unit
+from .search import Search, SearchResult, TextEncoder, TextImageEncoder, unit
 from .postgres import (PgSearchIndex, PgVectorStore, PostgresCatalog, describe, is_database_error, is_database_uri,
                        shown_location)
 from .vectors import SqliteVectorStore, VectorStore
@@ -543,8 +543,10 @@ class Library:
         return lambda wanted: self.vectors.photo_vectors(model, None if wanted is None else wanted.tolist())
 
     def _sync_index(self) -> None:
-        """Bring the open index in line with the catalog: new vectors in, gone or offline photos out."""
-        if self._index is not None:
+        """Bring the open index in line with the catalog: new vectors in, gone or offline photos out. An index
+        saved or loaded at the catalog's present state is in line already (asking which photos are searchable
+        takes 0.4 s at 100,000 photos, with the library's lock held)."""
+        if self._index is not None and self._index.catalog_state != self.catalog.content_state:
             model = self._require_model()
             self._index.sync(self.vectors.searchable_ids(model), self._vector_loader(model))
 
@@ -559,6 +561,13 @@ class Library:
         return self._search.search(encoder, text, image, k, folder)
 
     @_holding_lock
+    def prepare_search(self) -> None:
+        """Open what every search reads (the index, the relevance sample) now, so that the first search does
+        not wait for them: the desktop app does this as the library opens."""
+        if self.model and self.index() is not None:
+            self._search.sample()
+
+    @_holding_lock
     def background(self, vector: np.ndarray) -> Background:
         """What a query vector scores on a fixed sample of the library: the level of unrelated photos."""
         return self._search.background(vector)
@@ -569,7 +578,7 @@ class Library:
         return self._search.query_vector(encoder, query)
 
     @_holding_lock
-    def text_vector(self, encoder: TextImageEncoder, text: str) -> np.ndarray:
+    def text_vector(self, encoder: TextEncoder, text: str) -> np.ndarray:
         """A query text's unit vector, encoded once while the library is open. A short text is read through
         the model's template ensemble ("dog" as "a photo of dog.", ...), averaged."""
         return self._search.text_vector(encoder, text)
@@ -603,7 +612,7 @@ class Library:
         return bool(self.model and self.labels.undecided(self.model))
 
     @_holding_lock
-    def retag(self, encoder: TextImageEncoder | None = None, labels: list[str] | None = None) -> dict[str, int]:
+    def retag(self, encoder: TextEncoder | None = None, labels: list[str] | None = None) -> dict[str, int]:
         """Decide every label (or `labels`) again and re-tag all photos; labels never encoded for the model
         need `encoder`. Returns how many photos each label is on."""
         model = self._require_model()
@@ -618,7 +627,7 @@ class Library:
             return self.labels.decide_and_tag(model, prompt_vectors, labels)
 
     @_holding_lock
-    def prompt_vector(self, encoder: TextImageEncoder, prompts: list[str]) -> np.ndarray:
+    def prompt_vector(self, encoder: TextEncoder, prompts: list[str]) -> np.ndarray:
         """A label's prompts, each through the template ensemble, averaged as unit vectors."""
         templates = templates_for(self._require_model())
         vectors = [encoder.encode_texts(expand(prompt, templates)).mean(axis=0) for prompt in prompts]

@@ -151,14 +151,18 @@ class Search:
 
     def background(self, vector: np.ndarray) -> Background:
         """What a query vector scores on a fixed sample of the library: the level of unrelated photos."""
+        sample = self.sample()
+        return background(sample @ vector if len(sample) else np.zeros(0))
+
+    def sample(self) -> np.ndarray:
+        """[n, dim] vectors of a fixed sample of the searchable photos, read again once the catalog changed."""
         state = self.catalog.content_state
         if self._sample is None or self._sample[0] != state:
             model = self._require_model()
             index = self._open_index()  # holds the searchable photos: no query over the whole catalog
             wanted = sample_ids(index.ids if index is not None else self.vectors.searchable_ids(model))
             self._sample = (state, self.vectors.photo_vectors(model, wanted.tolist())[1])
-        sample = self._sample[1]
-        return background(sample @ vector if len(sample) else np.zeros(0))
+        return self._sample[1]
 
     def _check_filters(self, query: Query) -> None:
         """A tag or folder filter that names nothing of the library is a slip to point out: an empty result
