@@ -4,7 +4,8 @@
   its peak memory; and the same query asked again (this tree answers it from the library's query cache);
 - the phases of a cold search in this tree (imports, catalog, tokenizer, weights, encoding, index, search,
   output), each timed in one process in the order the command meets them;
-- warm: a whole text query in a process that has everything loaded, numpy's text tower against torch's;
+- warm: a whole text query in a process that has everything loaded, numpy's text tower against the baseline's
+  torch (bf16 where the CPU has bf16 matrix units);
 - the app: from its window shown to its photos listed, then the first search, entered at once, to its answer.
 
 Libraries of synthetic photos (a one-byte file each, its row and a clustered vector written through the engine's
@@ -205,28 +206,36 @@ def phases(library: Path, runs: int, env: dict[str, str]) -> dict[str, list[floa
     return found
 
 
-def warm_latency(library: Path, model: Path, repeats: int = 3) -> dict[str, list[float]]:
-    """A whole text query (encoding, search, catalog) in a process that has the model loaded: numpy's text
-    tower (this tree) and torch's (the full model, as the baseline encoded queries). Every query is new to the
-    library (its memory and disk caches are passed by)."""
-    import photosort.clip as clip
-    from photosort.core.search import QueryEncoder
+# A whole text query (encoding, search, catalog) in a process that has everything loaded: each version's own
+# search encoder (this tree: the numpy text tower; the baseline: torch, bf16 where the CPU has bf16 units). Every
+# query is new to the library: its memory and disk caches of query vectors are passed by. Prints seconds.
+WARM = r"""
+import json, sys, time
+import photosort.cli.library as cli
+from photosort.core.library import Library
+queries, repeats = json.loads(sys.argv[2]), int(sys.argv[3])
+with Library(sys.argv[1], write=False) as library:
+    make = getattr(cli, "query_encoder", None) or cli.load_encoder
+    encoder = make(library.model)
+    if hasattr(library, "query_cache"):
+        library.query_cache.get = lambda *args: None
+    library.search(encoder, "warm up")
+    times = []
+    for repeat in range(repeats):
+        for query in queries:
+            library._search._texts.clear()
+            started = time.perf_counter()
+            library.search(encoder, f"{query} {repeat}", k=20)
+            times.append(time.perf_counter() - started)
+print(json.dumps(times))
+"""
 
-    encoders = {"numpy tower": QueryEncoder(clip.TextEncoder(model), lambda: None),
-                "torch (baseline)": clip.Encoder.load(model, "cpu")}
-    times: dict[str, list[float]] = {name: [] for name in encoders}
-    with Library(library, write=False) as opened:
-        opened.query_cache.get = lambda *args: None
-        opened.search(encoders["numpy tower"], "warm up")
-        opened.search(encoders["torch (baseline)"], "warm up too")
-        for repeat in range(repeats):
-            for query in QUERIES:
-                for name, encoder in encoders.items():
-                    opened._search._texts.clear()
-                    started = time.perf_counter()
-                    opened.search(encoder, f"{query} {repeat}", k=20)
-                    times[name].append(time.perf_counter() - started)
-    return times
+
+def warm_latency(library: Path, versions: dict[str, Path], env: dict[str, str], repeats: int = 3
+                 ) -> dict[str, list[float]]:
+    return {name: json.loads(measured([sys.executable, "-c", WARM, str(library), json.dumps(QUERIES), str(repeats)],
+                                      source, env)[2])
+            for name, source in versions.items()}
 
 
 def app_first_search(library: Path, versions: dict[str, Path], runs: int, env: dict[str, str], work: Path
@@ -296,10 +305,10 @@ def main() -> int:
                 print(f"  {name:12}{figures(seconds, 'ms', 1000):>22}")
             total = [sum(values) for values in zip(*found.values(), strict=True)]
             print(f"  {'total':12}{figures(total, 'ms', 1000):>22}  (Python's own start is not in it)")
-            warm = warm_latency(library, model)
+            warm = warm_latency(library, versions, env)
             print("\na whole text query in a warm process (encode, search, catalog), each query new:")
             for name, times in warm.items():
-                print(f"  {name:18} median {1000 * statistics.median(times):6.1f} ms, "
+                print(f"  {name:26} median {1000 * statistics.median(times):6.1f} ms, "
                       f"p95 {1000 * float(np.percentile(times, 95)):6.1f} ms")
             if not args.no_app:
                 table("the app: its photos listed (seconds from its window shown), then a first query entered and "
