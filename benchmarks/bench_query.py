@@ -36,9 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_clip import SHAPES  # noqa: E402
-from benchmarks.bench_library import write_checkpoint  # noqa: E402
-from benchmarks.bench_search import clustered_vectors  # noqa: E402
-from photosort.core.library import Library  # noqa: E402
+from benchmarks.bench_library import synthetic_library, write_checkpoint  # noqa: E402
+from benchmarks.bench_near import baseline_tree  # noqa: E402
 
 BASELINE = "1565b40"  # the last commit whose searches encoded their text with torch
 QUERIES = ("kids on a beach at sunset", "a dog in the snow", "receipts", "birthday cake candles",
@@ -122,37 +121,6 @@ print(json.dumps(times))
 """
 
 
-
-
-FILE_TIME_NS = 1_700_000_000 * 10**9  # every synthetic photo's modification time
-
-
-def synthetic_library(folder: Path, photos: Path, model: str, count: int, dim: int) -> None:
-    """A library of `count` indexed photos, each a one-byte file, and its saved index."""
-    photos.mkdir(parents=True, exist_ok=True)
-    for number in range(count):
-        path = photos / f"{number:06}.jpg"
-        path.write_bytes(b"x")
-        os.utime(path, ns=(FILE_TIME_NS, FILE_TIME_NS))
-    vectors = clustered_vectors(count, seed=1, dim=dim)
-    with Library(folder) as library:
-        library.set_model(model)
-        (catalogue_folder,) = library.add_folders([photos])
-        catalog = library.catalog
-        with catalog.transaction():
-            catalog.db.executemany(
-                "INSERT INTO photos (path, folder_id, size, mtime_ns, fingerprint, state) VALUES (?, ?, 1, ?, ?, 'ok')",
-                ((f"{number:06}.jpg", catalogue_folder.id, FILE_TIME_NS, f"{number:032x}") for number in range(count)))
-            library.vectors.put(model, ((f"{number:032x}", vectors[number]) for number in range(count)))
-        library.index()  # built now and saved on close, as after an indexing run
-
-
-def baseline_tree(commit: str, where: Path) -> Path:
-    if not (where / "photosort").is_dir():
-        shutil.rmtree(where, ignore_errors=True)
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--force", str(where), commit],
-                       check=True, capture_output=True)
-    return where
 
 
 # Runs a command and writes its seconds and peak memory: a small process of its own forks it, as a child forked
@@ -295,7 +263,8 @@ def main() -> int:
         for size in args.sizes:
             library = work / f"library-{size}"
             started = time.perf_counter()
-            synthetic_library(library, work / f"photos-{size}", str(model), size, SHAPES[args.shape]["embed_dim"])
+            synthetic_library(library, work / f"photos-{size}", str(model), size, SHAPES[args.shape]["embed_dim"],
+                              with_files=True)
             print(f"\n=== {size:,} photos (built in {time.perf_counter() - started:.0f} s)")
             table("a fresh `photosort search` process, until its results are printed",
                   cold_searches(library, versions, args.runs, env), list(versions))
