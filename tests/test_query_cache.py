@@ -19,7 +19,7 @@ from photosort.core import query_cache
 from photosort.core.library import Library
 from photosort.core.query_cache import CACHE_FILE, QueryCache, cache_key
 from photosort.core.search import QueryEncoder
-from tests.library_helpers import TINY_MODEL, index_folders, kind_of, run, search, tiny_world
+from tests.library_helpers import TINY_MODEL, index_folders, kind_of, run, search, tiny_world, write_photo
 
 # `photosort` in a process where importing torch fails: whatever imports it makes the command fail.
 NO_TORCH = ("import sys; sys.modules['torch'] = None; from photosort.cli import main; "
@@ -187,3 +187,68 @@ def test_labels_are_read_without_torch(library):
     assert result.returncode == 0, result.stderr
     tagged = [path for path, labels in json.loads(result.stdout).items() if "reds" in labels]
     assert tagged and all(kind_of(path)[0] == "red" for path in tagged)
+
+
+@pytest.mark.parametrize("change", ["cut short in place", "replaced by a file only torch reads"])
+def test_a_model_file_that_changed_and_cannot_be_read_is_never_used_stale(tmp_path, small_vit_state_dict, change):
+    """The old tower is dropped as soon as its file changes: never a crash on pages cut off (SIGBUS), never the
+    old model's vectors under the new file's name."""
+    from safetensors.torch import save_file
+
+    from photosort.clip import CheckpointError
+
+    path = tmp_path / "model.safetensors"
+    save_file({key: value.contiguous() for key, value in small_vit_state_dict.items()}, path)
+    encoder = TextEncoder(path)
+    encoder.encode_texts(["a red circle"])
+    if change == "cut short in place":
+        with path.open("r+b") as file:
+            file.truncate(path.stat().st_size // 2)
+        expected: type[Exception] = CheckpointError
+    else:
+        torch.save(small_vit_state_dict, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+        (tmp_path / "legacy.pt").replace(path)
+        expected = NeedsTorchError
+    for _ in range(2):
+        with pytest.raises(expected):
+            encoder.encode_texts(["a red circle"])
+
+
+def test_a_model_file_replaced_by_another_size_of_model_says_so(tmp_path):
+    """The library's photos were indexed with one checkpoint; the file under that name now holds a model of
+    another embedding size: search and labels say so in one line (hnswlib, given a vector of another size,
+    reads past it and corrupts the heap)."""
+    model = tmp_path / "model.safetensors"
+    from safetensors.torch import save_file
+
+    from tests import reference
+
+    save_file({key: value.contiguous() for key, value in reference.random_state_dict(reference.SMALL_VIT).items()},
+              model)
+    tiny_world(tmp_path / "world", per_kind=1)
+    assert run(tmp_path / "library", "index", str(tmp_path / "world"), "--model", str(model)).returncode == 0
+    narrower = dict(reference.SMALL_VIT, embed_dim=32)
+    save_file({key: value.contiguous() for key, value in reference.random_state_dict(narrower).items()}, model)
+    outside = write_photo(tmp_path / "outside" / "red.jpg", "red", "circle", seed=99)  # encoded by the new file
+    for command in (["search", "red circle"], ["tag", "--label", "reds=red circle"], ["search", f"+{outside}"]):
+        result = run(tmp_path / "library", *command)
+        assert result.returncode == 1, (command, result.stderr)
+        assert "makes vectors of 32 dimensions, but the library's photos were indexed with vectors of 64" \
+            in result.stderr, result.stderr
+
+
+def test_the_index_refuses_a_vector_of_another_size(tmp_path):
+    from photosort.core.index import VectorIndex
+
+    index = VectorIndex(tmp_path, "m", 8)
+    index.add(np.arange(3), np.eye(3, 8, dtype=np.float32))
+    with pytest.raises(ValueError, match="for an index of 8 dimensions"):
+        index.search(np.ones(4, np.float32), 2)
+
+
+def test_a_cache_file_of_another_layout_is_made_anew(library):
+    """A cache left by another photosort (another table layout) would fail every write: it is emptied."""
+    with sqlite3.connect(library / CACHE_FILE) as db:
+        db.execute("CREATE TABLE query_vectors (key TEXT PRIMARY KEY, vector BLOB)")
+    found = searched(library, Counting())
+    assert searched(library, Counting(broken=True)) == found  # kept, and read back

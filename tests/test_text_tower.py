@@ -183,8 +183,8 @@ def test_a_pickle_that_calls_a_function_is_refused_and_never_runs(tmp_path, torc
     assert not marker.exists()
 
 
-def test_a_tensor_reaching_past_its_storage_is_refused(tmp_path):
-    """A forged size or stride must not read memory beyond the storage it names."""
+def test_a_forged_shape_is_refused_before_anything_is_copied(tmp_path):
+    """A forged size must not read memory beyond the storage it names, nor turn a few bytes into gigabytes."""
     state = reference.random_state_dict(reference.SMALL_VIT, seed=4)
     torch.save(state, tmp_path / "good.pt")
     with zipfile.ZipFile(tmp_path / "good.pt") as source, zipfile.ZipFile(tmp_path / "forged.pt", "w") as target:
@@ -195,10 +195,45 @@ def test_a_tensor_reaching_past_its_storage_is_refused(tmp_path):
                 data = data.replace(b"K\x80K@\x86", b"M\x00\x05K@\x86")
             target.writestr(entry, data)
     tensors = read_tensors(tmp_path / "forged.pt", is_text_key)
-    forged = [key for key, value in tensors.items() if value.shape == (1280, 64)]
-    assert forged, "the forgery did not take"
+    assert tensors["text_projection"].shape == (1280, 64), "the forgery did not take"
+    with pytest.raises(clip.CheckpointError, match=r"forged.pt: .*shapes disagree: text_projection \[1280, 64\]"):
+        TextTower.read(tmp_path / "forged.pt")
+    with pytest.raises(clip.CheckpointError, match="declares more values than its storage holds"):
+        tensors["text_projection"].raw()
+
+
+def test_a_tensor_layout_outside_its_storage_is_refused():
+    storage = np.zeros(8, np.float32)
+    with pytest.raises(clip.CheckpointError, match="declares more values than its storage holds"):
+        StoredTensor("F32", (77, 10**7), storage, 0, (0, 0)).raw()  # a stride of 0: 3 GB from 32 bytes
     with pytest.raises(clip.CheckpointError, match="past the end of its storage"):
-        TextTower(tensors)
+        StoredTensor("F32", (2, 4), storage, 4, (4, 1)).raw()
+    assert StoredTensor("F32", (2, 4), storage, 0, (1, 2)).raw().shape == (2, 4)  # a transposed view is fine
+
+
+@pytest.mark.parametrize("forgery", ["a dict that holds itself", "a shape of text", "a pickle of nothing"])
+def test_a_malformed_pickle_gets_a_clear_error(tmp_path, forgery):
+    path = tmp_path / "forged.pt"
+    state = reference.random_state_dict(reference.SMALL_VIT, seed=4)
+    torch.save(state, path)
+    with zipfile.ZipFile(path) as archive:
+        entries = {entry.filename: archive.read(entry) for entry in archive.infolist()}
+    name = next(name for name in entries if name.endswith("data.pkl"))
+    if forgery == "a dict that holds itself":
+        looped: dict = {}
+        looped["state_dict"] = looped
+        entries[name] = pickle.dumps(looped, 2)
+    elif forgery == "a shape of text":
+        entries[name] = entries[name].replace(b"K\x80K@\x86", b"X\x01\x00\x00\x00aK@\x86", 1)
+    else:
+        entries[name] = pickle.dumps(None, 2)
+    with zipfile.ZipFile(path, "w") as archive:
+        for entry_name, data in entries.items():
+            archive.writestr(entry_name, data)
+    with pytest.raises(clip.CheckpointError, match="forged.pt"):
+        TextTower.read(path)
+    with pytest.raises(clip.CheckpointError, match="forged.pt"):
+        clip.load(path, device="cpu")
 
 
 def test_a_truncated_file_gets_a_clear_error(tmp_path, small_vit_state_dict):

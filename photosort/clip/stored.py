@@ -56,6 +56,9 @@ WRAPPER_KEYS = ("state_dict", "model")  # training checkpoints nest the weights 
 DATA_PARALLEL_PREFIX = "module."  # left by torch.nn.DataParallel / DistributedDataParallel
 ZIP_LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, then the lengths of the name and the extra field
 ZIP_LOCAL_SIGNATURE = b"PK\x03\x04"
+# torch.save's format before the zip one opens with a pickle of this number (protocol 2: within 16 bytes).
+LEGACY_MAGIC = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)[2:-1]
+LEGACY_HEAD = 16
 BFLOAT16_SHIFT = 16  # a bfloat16 is the top half of the float32 with the same sign, exponent and leading bits
 
 
@@ -75,6 +78,11 @@ class StoredTensor:
         stride = self.stride if self.stride is not None else _contiguous_strides(self.shape)
         if len(stride) != len(self.shape) or any(step < 0 for step in stride) or self.offset < 0:
             raise CheckpointError(f"a tensor of shape {list(self.shape)} has a bad layout")
+        if count > len(self.storage):
+            # A checkpoint's tensor never holds more values than its storage: a forged stride of 0 would make a
+            # few bytes of file into gigabytes once copied.
+            raise CheckpointError(f"a tensor of shape {list(self.shape)} declares more values than its storage "
+                                  f"holds ({len(self.storage)})")
         if count == 0:
             return np.zeros(self.shape, self.storage.dtype)
         last = self.offset + sum((size - 1) * step for size, step in zip(self.shape, stride, strict=True))
@@ -196,7 +204,10 @@ def read_tensors(path: str | Path, wanted: Callable[[str], bool] = lambda key: T
         if is_safetensors(path):
             return _read_safetensors(path, wanted)
         if not zipfile.is_zipfile(path):
-            raise NeedsTorchError(f"{path} is not a safetensors file or a zip archive")
+            if _is_legacy_pickle(path):
+                raise NeedsTorchError(f"{path} is a pre-2019 PyTorch file, which torch reads")
+            raise CheckpointError(f"{path} could not be read as a checkpoint: it is not a model file (safetensors, "
+                                  "PyTorch or TorchScript), or it is damaged or incomplete")
         with zipfile.ZipFile(path) as archive:
             check_zip_sizes(path, archive)
             tensors = _read_zip(path, archive)
@@ -207,6 +218,12 @@ def read_tensors(path: str | Path, wanted: Callable[[str], bool] = lambda key: T
     except Exception as error:  # noqa: BLE001 - a damaged file fails in any of the readers' own ways
         raise CheckpointError(f"{path} could not be read as a checkpoint: {error}") from error
     return {key: value for key, value in tensors.items() if wanted(key)}
+
+
+def _is_legacy_pickle(path: Path) -> bool:
+    """torch.save's format before the zip one: a pickle that opens with torch's magic number."""
+    with path.open("rb") as file:
+        return LEGACY_MAGIC in file.read(LEGACY_HEAD)
 
 
 def _map(path: Path) -> mmap.mmap:
@@ -256,7 +273,9 @@ def _read_zip(path: Path, archive: zipfile.ZipFile) -> dict[str, StoredTensor]:
 def unwrap(raw: object, tensor_type: type) -> dict[str, Any] | None:
     """Take the weights (values of `tensor_type`) out of a wrapper dict and strip DataParallel prefixes; None
     if there are none."""
-    while isinstance(raw, Mapping):
+    seen: set[int] = set()  # a forged pickle can make a dict that holds itself
+    while isinstance(raw, Mapping) and id(raw) not in seen:
+        seen.add(id(raw))
         nested = next((raw[key] for key in WRAPPER_KEYS if isinstance(raw.get(key), Mapping)), None)
         if nested is None:
             break
@@ -309,7 +328,15 @@ class _Storage:
 def _rebuild_tensor(storage: _Storage, offset: int, shape: tuple, stride: tuple, *_: object) -> StoredTensor:
     if not isinstance(storage, _Storage):
         raise pickle.UnpicklingError("a tensor without a storage")
-    return StoredTensor(storage.dtype, tuple(shape), storage.elements, int(offset), tuple(stride))
+    if not (_is_count(offset) and isinstance(shape, tuple) and isinstance(stride, tuple)
+            and all(_is_count(value) for value in (*shape, *stride)) and len(shape) == len(stride)):
+        raise pickle.UnpicklingError(f"a tensor with a malformed layout: offset {offset!r}, shape {shape!r}, "
+                                     f"stride {stride!r}")
+    return StoredTensor(storage.dtype, shape, storage.elements, offset, stride)
+
+
+def _is_count(value: object) -> bool:
+    return type(value) is int and value >= 0
 
 
 def _rebuild_parameter(tensor: StoredTensor, *_: object) -> StoredTensor:

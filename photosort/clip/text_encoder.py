@@ -55,10 +55,15 @@ class TextEncoder:
         """The model's text tower, read (and downloaded, for a published model not here) on first use, and read
         again if the file has been replaced since. Raises NeedsTorchError for a file only torch reads."""
         with self._lock:
-            if self._tower is None or self._read_from != self.identity:
+            identity = self.identity
+            if self._tower is None or self._read_from != identity:
+                # A tower read from a file since changed is never used again: its mapped pages may be gone (a
+                # file cut short in place) or hold another model. If the new file cannot be read, neither is used.
+                self._tower = self._read_from = None
                 path, activation = resolve_checkpoint(self.model, progress=self._progress)
-                self._read_from = self.identity
+                identity = self.identity  # after a download, the file's
                 self._tower = TextTower.read(path, activation)
+                self._read_from = identity
             return self._tower
 
     def prepare(self) -> None:

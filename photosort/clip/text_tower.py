@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from .errors import CheckpointError
-from .architecture import HEAD_WIDTH, LAYER_NORM_EPSILON, QUICK_GELU_ALPHA
+from .architecture import HEAD_WIDTH, LAYER_NORM_EPSILON, MLP_RATIO, QUICK_GELU_ALPHA
 from .registry import ACTIVATIONS
 from .stored import StoredTensor, as_float32, read_tensors
 
 # The text tower's tensors in a CLIP state dict (the image tower's all start "visual.").
 TEXT_PREFIXES = ("transformer.", "token_embedding.", "positional_embedding", "ln_final.", "text_projection")
+OUTER_KEYS = ("token_embedding.weight", "positional_embedding", "ln_final.weight", "ln_final.bias", "text_projection")
 BLOCK_KEYS = ("ln_1.weight", "ln_1.bias", "attn.in_proj_weight", "attn.in_proj_bias", "attn.out_proj.weight",
               "attn.out_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias",
               "mlp.c_proj.weight", "mlp.c_proj.bias")
@@ -58,35 +59,46 @@ class TextTower:
     """The text half of a CLIP: token ids in, (not normalised) embeddings out."""
 
     def __init__(self, tensors: Mapping[str, StoredTensor], activation: str = "quick_gelu"):
+        """Every tensor's shape is checked against the tower's width before any is copied out of the file."""
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; expected one of {ACTIVATIONS}")
-        missing = [key for key in ("token_embedding.weight", "positional_embedding", "ln_final.weight",
-                                   "ln_final.bias", "text_projection") if key not in tensors]
+        missing = [key for key in OUTER_KEYS if key not in tensors]
         if missing:
             raise CheckpointError(f"not a CLIP text tower: missing {', '.join(missing)}")
+        shapes = _text_tower_shapes(tensors)
+        missing = [key for key in shapes if key not in tensors]
+        if missing:
+            raise CheckpointError(f"not a CLIP text tower: missing {', '.join(missing)}")
+        found = {key: tensors[key].shape for key in shapes}
+        wrong = [f"{key} {list(found[key])} (expected {list(shape)})" for key, shape in shapes.items()
+                 if found[key] != shape]
+        if wrong:
+            raise CheckpointError(f"not a CLIP text tower: its tensors' shapes disagree: {'; '.join(wrong[:3])}")
         self.activation = activation
         self.token_embedding = tensors["token_embedding.weight"]  # [vocab, width], left in the file
         self.positional_embedding = tensors["positional_embedding"].array()  # [context, width]
         self.ln_final_weight = tensors["ln_final.weight"].array()
         self.ln_final_bias = tensors["ln_final.bias"].array()
         self.text_projection = tensors["text_projection"].array()  # [width, embed_dim]
-        depth = len({key.split(".")[2] for key in tensors if key.startswith("transformer.resblocks.")})
-        try:
-            self.blocks = [_Block(*(tensors[f"transformer.resblocks.{index}.{key}"].array() for key in BLOCK_KEYS))
-                           for index in range(depth)]
-        except KeyError as error:
-            raise CheckpointError(f"not a CLIP text tower: missing {error.args[0]}") from None
+        self.blocks = [_Block(*(tensors[f"transformer.resblocks.{index}.{key}"].array() for key in BLOCK_KEYS))
+                       for index in range(len(self.blocks_keys(tensors)))]
         self.context_length, self.width = self.positional_embedding.shape
         self.embed_dim = self.text_projection.shape[1]
         self.heads = self.width // HEAD_WIDTH
-        if self.token_embedding.shape[1:] != (self.width,) or self.ln_final_weight.shape != (self.width,) \
-                or self.text_projection.shape[0] != self.width:
-            raise CheckpointError("not a CLIP text tower: its tensors' widths disagree")
+
+    @staticmethod
+    def blocks_keys(tensors: Mapping[str, StoredTensor]) -> set[str]:
+        """The indices of the residual blocks the tensors name."""
+        return {key.split(".")[2] for key in tensors if key.startswith("transformer.resblocks.")}
 
     @classmethod
     def read(cls, path: str | Path, activation: str = "quick_gelu") -> TextTower:
         """The text tower of a checkpoint file (safetensors, torch.save zip or TorchScript)."""
-        return cls(read_tensors(path, is_text_key), activation)
+        tensors = read_tensors(path, is_text_key)
+        try:
+            return cls(tensors, activation)
+        except CheckpointError as error:
+            raise CheckpointError(f"{path}: {error}") from error
 
     def encode(self, tokens: np.ndarray) -> np.ndarray:
         """[batch, context] token ids -> [batch, embed_dim] float32 (not normalised), as CLIP.encode_text.
@@ -133,6 +145,33 @@ class TextTower:
         hidden = _linear(x, block.fc_weight, block.fc_bias)  # [batch, length, 4 * width]
         hidden = _quick_gelu(hidden) if self.activation == "quick_gelu" else _gelu(hidden)
         return _linear(hidden, block.proj_weight, block.proj_bias)
+
+
+def _text_tower_shapes(tensors: Mapping[str, StoredTensor]) -> dict[str, tuple[int, ...]]:
+    """The shape each text-tower tensor must have, from the width, context, vocabulary and embedding that the
+    final LayerNorm, the position and token embeddings and the projection declare."""
+    def declared(key: str, axis: int) -> int:
+        shape = tensors[key].shape if key in tensors else ()
+        return shape[axis] if len(shape) > axis else 0
+
+    width = declared("ln_final.weight", 0)
+    if width == 0 or width % HEAD_WIDTH:
+        raise CheckpointError(f"not a CLIP text tower: a width of {width} (ln_final.weight)")
+    shapes = {"token_embedding.weight": (declared("token_embedding.weight", 0), width),
+              "positional_embedding": (declared("positional_embedding", 0), width),
+              "ln_final.weight": (width,), "ln_final.bias": (width,),
+              "text_projection": (width, declared("text_projection", 1))}
+    hidden = width * MLP_RATIO
+    block = {"ln_1.weight": (width,), "ln_1.bias": (width,), "attn.in_proj_weight": (3 * width, width),
+             "attn.in_proj_bias": (3 * width,), "attn.out_proj.weight": (width, width), "attn.out_proj.bias": (width,),
+             "ln_2.weight": (width,), "ln_2.bias": (width,), "mlp.c_fc.weight": (hidden, width),
+             "mlp.c_fc.bias": (hidden,), "mlp.c_proj.weight": (width, hidden), "mlp.c_proj.bias": (width,)}
+    depth = len(TextTower.blocks_keys(tensors))
+    if depth == 0:
+        raise CheckpointError("not a CLIP text tower: it has no Transformer blocks")
+    for index in range(depth):
+        shapes.update({f"transformer.resblocks.{index}.{key}": shape for key, shape in block.items()})
+    return shapes
 
 
 def _linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:

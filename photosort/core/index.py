@@ -217,6 +217,8 @@ class VectorIndex:
 
     def search(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[Hit]:
         """The k nearest photos to a unit vector, best first; only among `allowed` ids when given."""
+        if np.shape(vector) != (self.dim,):  # hnswlib reads dim floats whatever it is given
+            raise ValueError(f"a query vector of shape {np.shape(vector)} for an index of {self.dim} dimensions")
         k = min(k, len(self._live) if allowed is None else len(allowed))
         if k <= 0:
             return []

@@ -51,7 +51,7 @@ from .relevance import Background
 from .scan import ScanReport, scan
 # SearchResult and TextImageEncoder are in Library's own signatures: callers may import them from here too.
 from .query_cache import QueryCache
-from .search import Search, SearchResult, TextEncoder, TextImageEncoder, unit
+from .search import Search, SearchResult, TextEncoder, TextImageEncoder, check_dimension, unit
 from .postgres import (PgSearchIndex, PgVectorStore, PostgresCatalog, describe, is_database_error, is_database_uri,
                        shown_location)
 from .vectors import SqliteVectorStore, VectorStore
@@ -629,9 +629,12 @@ class Library:
     @_holding_lock
     def prompt_vector(self, encoder: TextEncoder, prompts: list[str]) -> np.ndarray:
         """A label's prompts, each through the template ensemble, averaged as unit vectors."""
-        templates = templates_for(self._require_model())
+        model = self._require_model()
+        templates = templates_for(model)
         vectors = [encoder.encode_texts(expand(prompt, templates)).mean(axis=0) for prompt in prompts]
-        return unit(np.mean([unit(vector) for vector in vectors], axis=0)).astype(np.float32)
+        vector = unit(np.mean([unit(vector) for vector in vectors], axis=0)).astype(np.float32)
+        check_dimension(vector, self.vectors.dimension(model), model)
+        return vector
 
     @_holding_lock
     def judge(self, label: str, paths: Sequence[os.PathLike | str], verdict: int) -> list[str]:

@@ -23,7 +23,8 @@ CACHE_FILE = "query-vectors.sqlite"
 MAX_ENTRIES = 2000
 BUSY_TIMEOUT_S = 0.2  # another photosort writing: wait this long, then go on without the cache
 UNIT_TOLERANCE = 1e-3  # a stored vector whose length is further than this from 1 is not one we wrote
-_SCHEMA = ("CREATE TABLE IF NOT EXISTS query_vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL, "
+CACHE_VERSION = 1  # the layout below; a file of another is emptied and made anew
+_SCHEMA = ("CREATE TABLE query_vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL, "
            "used INTEGER NOT NULL)")
 
 
@@ -99,12 +100,18 @@ class QueryCache:
         try:
             db.execute("PRAGMA journal_mode = WAL")  # readers never wait for a writer
             db.execute("PRAGMA synchronous = NORMAL")  # a cache: what a power cut loses is encoded again
-            db.execute(_SCHEMA)
-        except sqlite3.OperationalError:
-            # Locked by another process making it right now, or a folder we may not write: read what is there.
+            if db.execute("PRAGMA user_version").fetchone()[0] != CACHE_VERSION:
+                # Made by another photosort (or by something else): its vectors may not be what this one keeps.
+                with db:
+                    db.execute("BEGIN IMMEDIATE")
+                    db.execute("DROP TABLE IF EXISTS query_vectors")
+                    db.execute(_SCHEMA)
+                    db.execute(f"PRAGMA user_version = {CACHE_VERSION}")
+        except sqlite3.OperationalError as error:
             db.close()
-            if not self.path.exists():
-                return None
+            if "locked" in str(error) or not self.path.exists():
+                return None  # another photosort is making it right now: without it this time, with it next
+            # A folder or file this user may not write: read what is there.
             db = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S,
                                  check_same_thread=False, isolation_level=None)
         return db
@@ -118,8 +125,9 @@ class QueryCache:
                 db.execute("BEGIN IMMEDIATE")
                 for sql, parameters in zip(statements[::2], statements[1::2], strict=True):
                     db.execute(str(sql), parameters)  # type: ignore[arg-type]
-        except sqlite3.OperationalError:
-            pass
+        except sqlite3.OperationalError as error:
+            if _is_damage(error):
+                raise
 
     def _recover(self, error: sqlite3.DatabaseError) -> None:
         """A file that is no SQLite database, or a damaged one: made anew once; if that fails too, this session

@@ -232,12 +232,14 @@ class Search:
     def query_vector(self, encoder: TextImageEncoder, query: Query) -> np.ndarray:
         """The weighted sum of the terms' unit vectors (avoided terms subtract), as a unit vector."""
         total: np.ndarray | float = 0.0
+        model = self._require_model()
         for term in query.terms:
             if term.text is not None:
                 part = self.text_vector(encoder, term.text)
             else:
                 assert term.image is not None  # a term is a text or an example photo
                 part = self._image_vector(encoder, Path(term.image).expanduser())
+            check_dimension(part, self.vectors.dimension(model), model)
             total += term.weight * part
         norm = float(np.linalg.norm(total))
         if norm < 1e-6:
@@ -281,6 +283,17 @@ class Search:
         except (OSError, PhotoError) as error:
             raise LibraryError(f"cannot read the example image {path}: {error}") from error
         return encoder.encode_pictures(decoded.pixels[None])[0]
+
+
+def check_dimension(vector: np.ndarray, stored: int | None, model: str) -> None:
+    """A vector the model makes now must have the dimension of the photos' stored ones (`stored`; None before
+    any): a checkpoint file replaced by another model's under the same name does not (and the index would be
+    asked for a vector of another size)."""
+    if stored is not None and len(vector) != stored:
+        raise LibraryError(f"the model {model} makes vectors of {len(vector)} dimensions, but the library's photos "
+                           f"were indexed with vectors of {stored}: its file has changed since. Put the file the "
+                           "photos were indexed with back, or give the new one a name of its own and run "
+                           "`photosort index --model FILE` with it")
 
 
 def unit(vector: np.ndarray) -> np.ndarray:
