@@ -179,10 +179,6 @@ class LibrarySession(QObject):
         def work() -> tuple[Library, str | None]:
             # Another photosort writing to this library (a `photosort index`) is waited for, and the window says so.
             library = Library(self.folder, on_wait=self.message.emit, holder=APP_HOLDER)
-            try:
-                library.prepare_search()  # the index and the relevance sample: the first search is quick
-            except LibraryError as error:
-                library.notices.append(str(error))  # a damaged index is rebuilt and said: this is what failed
             return library, library.model
 
         def done(opened: tuple[Library, str | None]) -> None:
@@ -192,6 +188,8 @@ class LibrarySession(QObject):
                 self.message.emit(notice)
             library.notices.clear()
             self.opened.emit(library.folder)
+            # The index and the relevance sample, read beside the grid's first listing: the first search is quick.
+            self._run(lambda library: library.prepare_search(), None, lambda _: None, hold_lock=False)
             self.refresh()
             if self.model_name is None:
                 self.modelNeeded.emit()
@@ -503,6 +501,7 @@ class LibrarySession(QObject):
         def work() -> list[SearchHit]:
             encoder = self.query_encoder()
             library = self._require()
+            library.prepare_search()  # the index, if not open yet, read without holding the lock
             with library.lock:
                 results = library.search(encoder, text, k=limit, folder=folder)
                 rows = {row.id: row for row in library.browse(ids=[result.id for result in results])}

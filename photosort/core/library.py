@@ -169,6 +169,7 @@ class Library:
             self.writer_lock.release()
             raise
         self._index: SearchIndex | None = None
+        self._preparing = threading.Lock()  # one prepare_search reads the index at a time
         self._ours: set[int] | None = None  # the folders held by an `indexing` run
         self.index_state = ""  # what opening the index did: loaded, updated, rebuilt (why)
         self.query_cache = QueryCache(self.folder)
@@ -506,20 +507,32 @@ class Library:
                                             self.vectors.searchable_ids(model))
                 self.index_state = "pgvector's, in the database"
                 return self._index
-            can_save = self.writable or self.writer_lock.try_acquire(self.holder)
-            try:
-                self._index, self.index_state = VectorIndex.open(
-                    self.folder / "index" / _slug(model), model, dim, lambda: self.vectors.searchable_ids(model),
-                    self._vector_loader(model), self.catalog.content_state, self.catalog.library_id,
-                    save=can_save)
-            except OSError as error:
-                raise _described(error, self.folder) from error
-            finally:
-                if can_save and not self.writable:
-                    self.writer_lock.release()
-            if self.index_state.startswith("rebuilt (damaged"):
-                self.notices.append("the search index was damaged and has been rebuilt from the stored vectors")
+            self._index, self.index_state = self._read_index(model, dim, self.catalog.content_state, save=True)
         return self._index
+
+    def _read_index(self, model: str, dim: int, state: str, save: bool) -> tuple[VectorIndex, str]:
+        """The saved index, repaired from the stored vectors if it is not in line with the catalog at `state`;
+        saved when repaired if `save` and no writer is at work. What it asks of the catalog takes the lock."""
+        def expected_ids() -> np.ndarray:
+            with self.lock:
+                return self.vectors.searchable_ids(model)
+
+        def vectors(wanted: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+            with self.lock:
+                return self._vector_loader(model)(wanted)
+
+        can_save = save and (self.writable or self.writer_lock.try_acquire(self.holder))
+        try:
+            index, how = VectorIndex.open(self.folder / "index" / _slug(model), model, dim, expected_ids, vectors,
+                                          state, self.catalog.library_id, save=can_save)
+        except OSError as error:
+            raise _described(error, self.folder) from error
+        finally:
+            if can_save and not self.writable:
+                self.writer_lock.release()
+        if how.startswith("rebuilt (damaged"):
+            self.notices.append("the search index was damaged and has been rebuilt from the stored vectors")
+        return index, how
 
     @_holding_lock
     def rebuild_index(self) -> None:
@@ -560,12 +573,28 @@ class Library:
         alone lists the k newest photos that pass them, unranked. `folder`: only photos under that folder."""
         return self._search.search(encoder, text, image, k, folder)
 
-    @_holding_lock
     def prepare_search(self) -> None:
-        """Open what every search reads (the index, the relevance sample) now, so that the first search does
-        not wait for them: the desktop app does this as the library opens."""
-        if self.model and self.index() is not None:
-            self._search.sample()
+        """Open what every search reads (the index, the relevance sample) now, so that a search does not wait
+        for them: the desktop app does this as the library opens, and before each search. The index's files
+        are read (a quarter of a second at 100,000 photos) without holding the library's lock, so that listing
+        the photos goes on meanwhile; an index in need of repair is not saved from here (the library saves it
+        later). Never called while holding the lock: one caller reads, the others wait for it."""
+        with self._preparing:
+            with self.lock:
+                model = self.model
+                dim = self.vectors.dimension(model) if model else None
+                if model is None or dim is None:
+                    return  # no vectors yet: nothing to open
+                state = self.catalog.content_state
+                opened = self._index is not None or bool(self.database)  # a shared library's is the server's
+            if not opened:
+                read = self._read_index(model, dim, state, save=False)
+                with self.lock:
+                    if self._index is None and self.model == model:
+                        self._index, self.index_state = read
+            with self.lock:
+                if self.model == model and self.index() is not None:
+                    self._search.sample()
 
     @_holding_lock
     def background(self, vector: np.ndarray) -> Background:
