@@ -194,7 +194,7 @@ class LibrarySession(QObject):
             if self.model_name is None:
                 self.modelNeeded.emit()
             else:
-                self._prepare_search()
+                self._prepare_text_tower()
                 self._start_indexer()
 
         self._jobs.submit(work, done, self.error.emit)
@@ -252,7 +252,7 @@ class LibrarySession(QObject):
         def done(_: str) -> None:
             self.model_name = model
             self._drop_encoder()
-            self._prepare_search()
+            self._prepare_text_tower()
             self.request_indexing()
 
         self._run(work, done)
@@ -287,21 +287,24 @@ class LibrarySession(QObject):
     def query_encoder(self) -> QueryEncoder:
         """A search's encoder: texts through the text tower in this process, example photos (and texts of a
         file only torch reads) through the model's process."""
+        return QueryEncoder(self._text_encoder(), self.encoder, (NeedsTorchError,))
+
+    def _text_encoder(self) -> TextEncoder:
+        """The library model's text tower, one for the session (made again when the model changes)."""
         model = self._require().model
         if model is None:
             raise LibraryError("choose a model first")
         with self._texts_lock:
             if self._texts is None or self._texts.model != model:
                 self._texts = TextEncoder(model)
-            texts = self._texts
-        return QueryEncoder(texts, self.encoder, (NeedsTorchError,))
+            return self._texts
 
-    def _prepare_search(self) -> None:
+    def _prepare_text_tower(self) -> None:
         """Read the text tower (and the tokenizer) now, in the background, so that the first search answers at
         once. Only a model whose file is here: a download waits until a search asks for it."""
         def work() -> None:
-            texts = self.query_encoder().texts
-            if isinstance(texts, TextEncoder) and texts.identity is not None:
+            texts = self._text_encoder()
+            if texts.identity is not None:
                 try:
                     texts.prepare()
                 except NeedsTorchError:

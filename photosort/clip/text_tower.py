@@ -81,15 +81,10 @@ class TextTower:
         self.ln_final_bias = tensors["ln_final.bias"].array()
         self.text_projection = tensors["text_projection"].array()  # [width, embed_dim]
         self.blocks = [_Block(*(tensors[f"transformer.resblocks.{index}.{key}"].array() for key in BLOCK_KEYS))
-                       for index in range(len(self.blocks_keys(tensors)))]
+                       for index in range(_depth(tensors))]
         self.context_length, self.width = self.positional_embedding.shape
         self.embed_dim = self.text_projection.shape[1]
         self.heads = self.width // HEAD_WIDTH
-
-    @staticmethod
-    def blocks_keys(tensors: Mapping[str, StoredTensor]) -> set[str]:
-        """The indices of the residual blocks the tensors name."""
-        return {key.split(".")[2] for key in tensors if key.startswith("transformer.resblocks.")}
 
     @classmethod
     def read(cls, path: str | Path, activation: str = "quick_gelu") -> TextTower:
@@ -147,6 +142,11 @@ class TextTower:
         return _linear(hidden, block.proj_weight, block.proj_bias)
 
 
+def _depth(tensors: Mapping[str, StoredTensor]) -> int:
+    """How many residual blocks the tensors name."""
+    return len({key.split(".")[2] for key in tensors if key.startswith("transformer.resblocks.")})
+
+
 def _text_tower_shapes(tensors: Mapping[str, StoredTensor]) -> dict[str, tuple[int, ...]]:
     """The shape each text-tower tensor must have, from the width, context, vocabulary and embedding that the
     final LayerNorm, the position and token embeddings and the projection declare."""
@@ -166,7 +166,7 @@ def _text_tower_shapes(tensors: Mapping[str, StoredTensor]) -> dict[str, tuple[i
              "attn.in_proj_bias": (3 * width,), "attn.out_proj.weight": (width, width), "attn.out_proj.bias": (width,),
              "ln_2.weight": (width,), "ln_2.bias": (width,), "mlp.c_fc.weight": (hidden, width),
              "mlp.c_fc.bias": (hidden,), "mlp.c_proj.weight": (width, hidden), "mlp.c_proj.bias": (width,)}
-    depth = len(TextTower.blocks_keys(tensors))
+    depth = _depth(tensors)
     if depth == 0:
         raise CheckpointError("not a CLIP text tower: it has no Transformer blocks")
     for index in range(depth):

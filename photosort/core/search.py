@@ -74,6 +74,7 @@ class QueryEncoder:
         self._make_full = full
         self._cannot_read = cannot_read
         self._full: TextImageEncoder | None = None
+        self._texts_need_full = False  # the light encoder could not read the model's file
 
     @property
     def identity(self) -> str | None:
@@ -93,11 +94,11 @@ class QueryEncoder:
         return self.full().encode_pictures(pictures)
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
-        if self._full is None:
+        if not self._texts_need_full:
             try:
                 return self.texts.encode_texts(texts)
             except self._cannot_read:
-                pass
+                self._texts_need_full = True
         return self.full().encode_texts(texts)
 
 
@@ -233,13 +234,14 @@ class Search:
         """The weighted sum of the terms' unit vectors (avoided terms subtract), as a unit vector."""
         total: np.ndarray | float = 0.0
         model = self._require_model()
+        stored = self.vectors.dimension(model)
         for term in query.terms:
             if term.text is not None:
                 part = self.text_vector(encoder, term.text)
             else:
                 assert term.image is not None  # a term is a text or an example photo
                 part = self._image_vector(encoder, Path(term.image).expanduser())
-            check_dimension(part, self.vectors.dimension(model), model)
+            check_dimension(part, stored, model)
             total += term.weight * part
         norm = float(np.linalg.norm(total))
         if norm < 1e-6:
